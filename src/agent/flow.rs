@@ -1,0 +1,434 @@
+//! Flow model and YAML parsing.
+//!
+//! Owns the data types a conversational flow is made of (`Flow`, `State` and
+//! the per-kind state structs) and `parse_flow`, which turns YAML into a
+//! `Flow`. Invariants:
+//! - `Flow::states` keeps the YAML order, so every later report is
+//!   deterministic; duplicate state names are rejected at parse time.
+//! - Unknown fields are rejected (`deny_unknown_fields`) so typos surface as
+//!   parse errors with a line and column instead of being silently ignored.
+//! - Parsing checks shape only; cross-references are checked by `validate`.
+
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::slots::SlotType;
+
+/// Attempts allowed at a `choice` or `ask` state when `max_attempts` is unset.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Retry template used by `choice` states without `retry`.
+pub const DEFAULT_CHOICE_RETRY: &str = "choice_retry";
+/// Retry template used by `ask` states without `retry`.
+pub const DEFAULT_ASK_RETRY: &str = "ask_retry";
+/// Calling code assumed for national phone numbers when `country_code` is unset.
+pub const DEFAULT_COUNTRY_CODE: &str = "1";
+
+/// A whole conversational flow, as loaded from one YAML file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    /// Machine identifier, `[a-z0-9_]+`.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Name of the state a new conversation enters.
+    pub start: String,
+    /// States in YAML order.
+    #[serde(deserialize_with = "de_states", serialize_with = "ser_states")]
+    pub states: Vec<(String, State)>,
+}
+
+impl Flow {
+    /// Looks a state up by name.
+    pub fn state(&self, name: &str) -> Option<&State> {
+        self.states.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+
+    /// Position of a state in YAML order.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.states.iter().position(|(n, _)| n == name)
+    }
+}
+
+/// One state of a flow; the YAML `kind` field selects the variant.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum State {
+    /// Says something and moves on at once.
+    Message(MessageState),
+    /// Offers options and waits for the customer to pick one.
+    Choice(ChoiceState),
+    /// Asks for one slot value and waits for a valid answer.
+    Ask(AskState),
+    /// Hands the conversation to a person.
+    Handoff(HandoffState),
+    /// Ends the conversation.
+    End(EndState),
+}
+
+/// Where a state's prompt text comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptRef<'a> {
+    /// A named template (`say:`).
+    Template(&'a str),
+    /// Inline template source (`text:`).
+    Inline(&'a str),
+}
+
+impl State {
+    /// The YAML `kind` of this state.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            State::Message(_) => "message",
+            State::Choice(_) => "choice",
+            State::Ask(_) => "ask",
+            State::Handoff(_) => "handoff",
+            State::End(_) => "end",
+        }
+    }
+
+    /// The raw `(say, text)` pair.
+    pub fn prompt_fields(&self) -> (Option<&str>, Option<&str>) {
+        let (say, text) = match self {
+            State::Message(s) => (&s.say, &s.text),
+            State::Choice(s) => (&s.say, &s.text),
+            State::Ask(s) => (&s.say, &s.text),
+            State::Handoff(s) => (&s.say, &s.text),
+            State::End(s) => (&s.say, &s.text),
+        };
+        (say.as_deref(), text.as_deref())
+    }
+
+    /// The prompt to show on entry; `say` wins when (invalidly) both are set.
+    pub fn prompt(&self) -> Option<PromptRef<'_>> {
+        match self.prompt_fields() {
+            (Some(name), _) => Some(PromptRef::Template(name)),
+            (None, Some(src)) => Some(PromptRef::Inline(src)),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether this kind must have a prompt (`say` or `text`).
+    pub fn needs_prompt(&self) -> bool {
+        matches!(self, State::Message(_) | State::Choice(_) | State::Ask(_))
+    }
+
+    /// Whether the state stops and waits for customer input.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self, State::Choice(_) | State::Ask(_))
+    }
+
+    /// Every outgoing transition as `(field path, target state)`.
+    pub fn transitions(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        match self {
+            State::Message(s) => out.push(("next".to_string(), s.next.as_str())),
+            State::Choice(s) => {
+                for (i, opt) in s.options.iter().enumerate() {
+                    out.push((format!("options[{i}].next"), opt.next.as_str()));
+                }
+                if let Some(t) = &s.on_fail {
+                    out.push(("on_fail".to_string(), t.as_str()));
+                }
+            }
+            State::Ask(s) => {
+                out.push(("next".to_string(), s.next.as_str()));
+                if let Some(t) = &s.on_fail {
+                    out.push(("on_fail".to_string(), t.as_str()));
+                }
+            }
+            State::Handoff(_) | State::End(_) => {}
+        }
+        out
+    }
+}
+
+/// `kind: message`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageState {
+    /// Prompt template sent on entry (`say:`, a file in `prompts/` without `.j2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub say: Option<String>,
+    /// Inline template source sent on entry (`text:`); use it or `say`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// State entered right after the message is sent.
+    pub next: String,
+}
+
+/// One selectable option of a `choice` state.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChoiceOption {
+    /// Identifier stored as the choice's slot value; also matched as typed.
+    pub id: String,
+    /// Button text, also matched against the customer's reply.
+    pub label: String,
+    /// State entered when this option is picked.
+    pub next: String,
+    /// Extra phrases that also select this option.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub synonyms: Vec<String>,
+}
+
+/// `kind: choice`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChoiceState {
+    /// Prompt template sent on entry (`say:`, a file in `prompts/` without `.j2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub say: Option<String>,
+    /// Inline template source sent on entry (`text:`); use it or `say`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Options offered, in display order (numbered from 1).
+    #[serde(default)]
+    pub options: Vec<ChoiceOption>,
+    /// Template sent after an unmatched reply; defaults to `choice_retry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
+    /// Failed replies after which the state gives up; defaults to 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// State entered when attempts run out; without it, a handoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_fail: Option<String>,
+}
+
+impl ChoiceState {
+    /// The retry template name in force.
+    pub fn retry_template(&self) -> &str {
+        self.retry.as_deref().unwrap_or(DEFAULT_CHOICE_RETRY)
+    }
+
+    /// The attempt limit in force.
+    pub fn attempt_limit(&self) -> u32 {
+        self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)
+    }
+}
+
+/// `kind: ask`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskState {
+    /// Slot name the normalised answer is stored under.
+    pub slot: String,
+    /// Kind of value expected (YAML `type`); defaults to free text.
+    #[serde(rename = "type", default)]
+    pub slot_type: SlotType,
+    /// Prompt template sent on entry (`say:`, a file in `prompts/` without `.j2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub say: Option<String>,
+    /// Inline template source sent on entry (`text:`); use it or `say`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Template sent after an invalid answer; defaults to `ask_retry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
+    /// Failed answers after which the state gives up; defaults to 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// State entered when attempts run out; without it, a handoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_fail: Option<String>,
+    /// Calling code for national phone numbers (`type: phone` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+    /// State entered after a valid answer.
+    pub next: String,
+}
+
+impl AskState {
+    /// The retry template name in force.
+    pub fn retry_template(&self) -> &str {
+        self.retry.as_deref().unwrap_or(DEFAULT_ASK_RETRY)
+    }
+
+    /// The attempt limit in force.
+    pub fn attempt_limit(&self) -> u32 {
+        self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)
+    }
+
+    /// The calling code in force for phone slots.
+    pub fn calling_code(&self) -> &str {
+        self.country_code.as_deref().unwrap_or(DEFAULT_COUNTRY_CODE)
+    }
+}
+
+/// `kind: handoff`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffState {
+    /// Prompt template sent on entry (`say:`, a file in `prompts/` without `.j2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub say: Option<String>,
+    /// Inline template source sent on entry (`text:`); use it or `say`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Reason reported to the gateway; defaults to the state name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `kind: end`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndState {
+    /// Prompt template sent on entry (`say:`, a file in `prompts/` without `.j2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub say: Option<String>,
+    /// Inline template source sent on entry (`text:`); use it or `say`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// Why a flow's YAML could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowParseError {
+    /// The YAML is malformed or does not fit the model, at a known place.
+    #[error("invalid flow YAML at line {line}, column {column}: {message}")]
+    At {
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong, prefixed with the offending path when known.
+        message: String,
+    },
+    /// The YAML is malformed or does not fit the model.
+    #[error("invalid flow YAML: {message}")]
+    Whole {
+        /// What is wrong, prefixed with the offending path when known.
+        message: String,
+    },
+}
+
+/// Parses a flow from YAML. Checks shape only; run `validate` afterwards.
+pub fn parse_flow(yaml: &str) -> Result<Flow, FlowParseError> {
+    serde_yaml::from_str(yaml).map_err(|e| parse_error(&e))
+}
+
+fn parse_error(e: &serde_yaml::Error) -> FlowParseError {
+    let full = strip_location(&e.to_string());
+    // A state error already carries its full path; drop serde_yaml's outer one.
+    let message = match full.strip_prefix("states: ") {
+        Some(rest) if rest.starts_with("states.") => rest.to_string(),
+        _ => full,
+    };
+    match e.location() {
+        Some(loc) => FlowParseError::At {
+            line: loc.line(),
+            column: loc.column(),
+            message,
+        },
+        None => FlowParseError::Whole { message },
+    }
+}
+
+/// `states.<name>: <problem>`, keeping a more precise inner path if any.
+fn state_message(name: &str, inner: &str) -> String {
+    let inner = strip_location(inner);
+    let own = format!("states.{name}");
+    if inner.starts_with(&own) {
+        inner
+    } else {
+        format!("{own}: {inner}")
+    }
+}
+
+/// Drops serde_yaml's own " at line N column M" so it is not said twice.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => {
+            let rest = &message[i + " at line ".len()..];
+            let tail = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == ' ' || c.is_ascii_alphabetic()))
+                .map_or("", |j| &rest[j..]);
+            format!("{}{}", &message[..i], tail)
+        }
+        None => message.to_string(),
+    }
+}
+
+fn de_states<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, State)>, D::Error> {
+    d.deserialize_map(StatesVisitor)
+}
+
+struct StatesVisitor;
+
+impl<'de> Visitor<'de> for StatesVisitor {
+    type Value = Vec<(String, State)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping from state names to states")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out: Vec<(String, State)> = Vec::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if out.iter().any(|(n, _)| *n == name) {
+                return Err(de::Error::custom(format!("duplicate state \"{name}\"")));
+            }
+            let state = map
+                .next_value::<State>()
+                .map_err(|e| de::Error::custom(state_message(&name, &e.to_string())))?;
+            out.push((name, state));
+        }
+        Ok(out)
+    }
+}
+
+fn ser_states<S: Serializer>(states: &[(String, State)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(states.iter().map(|(k, v)| (k, v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_suffix_is_removed_once() {
+        assert_eq!(strip_location("bad thing at line 3 column 7"), "bad thing");
+        assert_eq!(
+            strip_location("bad at line 3 column 7, while parsing"),
+            "bad, while parsing"
+        );
+        assert_eq!(strip_location("no location"), "no location");
+    }
+
+    #[test]
+    fn state_message_keeps_precise_paths() {
+        assert_eq!(
+            state_message("a", "unknown field `x`"),
+            "states.a: unknown field `x`"
+        );
+        assert_eq!(
+            state_message("a", "states.a.kind: bad"),
+            "states.a.kind: bad"
+        );
+    }
+
+    #[test]
+    fn transitions_and_prompts() {
+        let flow = parse_flow(
+            "id: f\nname: F\nstart: c\nstates:\n  c:\n    kind: choice\n    text: hi\n    \
+             on_fail: e\n    options: [{id: a, label: A, next: e}]\n  e: {kind: end}\n",
+        )
+        .unwrap();
+        let c = flow.state("c").unwrap();
+        let targets: Vec<(String, &str)> = c.transitions();
+        assert_eq!(
+            targets,
+            [("options[0].next".into(), "e"), ("on_fail".into(), "e")]
+        );
+        assert_eq!(c.prompt(), Some(PromptRef::Inline("hi")));
+        assert!(c.is_waiting() && c.needs_prompt());
+        let e = flow.state("e").unwrap();
+        assert_eq!(e.prompt(), None);
+        assert!(!e.needs_prompt() && e.transitions().is_empty());
+        assert_eq!(flow.position("e"), Some(1));
+    }
+}

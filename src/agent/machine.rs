@@ -1,0 +1,435 @@
+//! The pure conversation step.
+//!
+//! Owns `FlowState` (what the gateway persists per conversation), the step
+//! inputs/outputs and `step` itself. Invariants:
+//! - `step` is pure: no I/O, no clock reads (time comes from `StepContext`),
+//!   and the input state is never mutated; the new state is returned.
+//! - After `step` returns `Ok`, an `Active` state always names a waiting
+//!   state (`choice` or `ask`) of the flow.
+//! - `attempts` counts failed answers at the current state and is reset to 0
+//!   on every state entry.
+//! - One step enters at most `MAX_ENTRIES_PER_STEP` states; more is reported
+//!   as `StepError::Runaway` instead of looping.
+//! - While `Handoff`, a person owns the conversation: `step` changes nothing
+//!   and replies nothing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::flow::{AskState, ChoiceOption, ChoiceState, Flow, PromptRef, State};
+use super::matching::match_option;
+use super::prompts::{inline_key, PromptError, Prompts};
+use super::slots::{normalize_slot, SlotRules};
+
+/// Most state entries a single step may make.
+pub const MAX_ENTRIES_PER_STEP: usize = 64;
+/// Template used when attempts run out and the state has no `on_fail`.
+pub const HANDOFF_TEMPLATE: &str = "handoff";
+/// Text used for that case when no `handoff` template exists.
+pub const HANDOFF_FALLBACK: &str = "Let me connect you with a member of our team.";
+
+/// Where a conversation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowStatus {
+    /// Run by the flow; the current state waits for the customer.
+    #[default]
+    Active,
+    /// A person owns the conversation; `step` changes nothing.
+    Handoff,
+    /// An `end` state was reached; the next turn starts the flow again.
+    Ended,
+}
+
+/// Per-conversation state, persisted by the gateway between turns.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FlowState {
+    /// Name of the current state (a waiting state while `Active`).
+    pub state: String,
+    /// Answers collected so far, keyed by slot name (a choice's key is its state name).
+    pub slots: Map<String, Value>,
+    /// Failed answers at the current state; reset to 0 on every state entry.
+    pub attempts: u32,
+    /// Where the conversation stands.
+    pub status: FlowStatus,
+    /// Whether the flow has been entered; the first turn's text only starts it.
+    pub started: bool,
+}
+
+/// One customer turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnInput {
+    /// Free text; a button press arrives as its label or option id.
+    Text(String),
+}
+
+/// Everything `step` needs besides the flow and the state.
+#[derive(Debug, Clone, Copy)]
+pub struct StepContext<'a> {
+    /// Current time; relative dates resolve against its UTC date.
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Compiled templates used to render replies.
+    pub prompts: &'a Prompts,
+    /// Extra template variables, e.g. `{"business": {"name": "..."}}`.
+    pub vars: &'a Value,
+}
+
+/// A button offered with a reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyOption {
+    /// The choice option's id.
+    pub id: String,
+    /// Button text.
+    pub label: String,
+}
+
+/// One outgoing message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// Rendered, trimmed message text; may be empty when options are sent.
+    pub text: String,
+    /// Buttons offered with the message, in order; empty for plain text.
+    pub options: Vec<ReplyOption>,
+}
+
+/// The result of one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutcome {
+    /// The conversation state to persist after this step.
+    pub state: FlowState,
+    /// Messages to send, in order.
+    pub replies: Vec<Reply>,
+    /// Set when this step handed the conversation to a person.
+    pub handoff: Option<String>,
+    /// Whether this step reached an `end` state.
+    pub ended: bool,
+}
+
+/// Why a step could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The flow has no state of that name (the start, a target or the current state).
+    #[error("flow \"{flow}\" has no state \"{state}\"")]
+    UnknownState {
+        /// Id of the flow.
+        flow: String,
+        /// The missing state's name.
+        state: String,
+    },
+    /// Input arrived while the current state is not a `choice` or `ask`.
+    #[error("state \"{state}\" is a {kind} state and cannot take customer input")]
+    NotWaiting {
+        /// Name of the current state.
+        state: String,
+        /// Its YAML `kind`.
+        kind: &'static str,
+    },
+    /// More than `MAX_ENTRIES_PER_STEP` state entries in one step.
+    #[error("more than {limit} state entries in one step (last: \"{state}\"); the flow loops")]
+    Runaway {
+        /// The entry limit that was exceeded.
+        limit: usize,
+        /// The state whose entry exceeded it.
+        state: String,
+    },
+    /// A prompt could not be rendered.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+}
+
+/// The state of a conversation that has not started yet.
+pub fn initial_state(flow: &Flow) -> FlowState {
+    FlowState {
+        state: flow.start.clone(),
+        ..FlowState::default()
+    }
+}
+
+/// Advances a conversation by one customer turn.
+pub fn step(
+    flow: &Flow,
+    state: &FlowState,
+    input: &TurnInput,
+    ctx: &StepContext<'_>,
+) -> Result<StepOutcome, StepError> {
+    if state.status == FlowStatus::Handoff {
+        return Ok(StepOutcome {
+            state: state.clone(),
+            replies: Vec::new(),
+            handoff: None,
+            ended: false,
+        });
+    }
+    let mut run = Run {
+        flow,
+        ctx,
+        state: state.clone(),
+        replies: Vec::new(),
+        handoff: None,
+        entries: 0,
+    };
+    let TurnInput::Text(text) = input;
+    if !state.started || state.status == FlowStatus::Ended {
+        run.state.started = true;
+        run.state.status = FlowStatus::Active;
+        run.enter(&flow.start)?;
+    } else {
+        run.answer(text)?;
+    }
+    Ok(run.finish())
+}
+
+/// What a retry or prompt template may need beyond slots and vars.
+#[derive(Default)]
+struct Extra<'o> {
+    options: &'o [ChoiceOption],
+    error: String,
+}
+
+/// A failed answer at a waiting state.
+struct Failure<'o> {
+    retry: &'o str,
+    limit: u32,
+    on_fail: Option<&'o str>,
+    extra: Extra<'o>,
+}
+
+struct Run<'f, 'c> {
+    flow: &'f Flow,
+    ctx: &'c StepContext<'c>,
+    state: FlowState,
+    replies: Vec<Reply>,
+    handoff: Option<String>,
+    entries: usize,
+}
+
+impl<'f> Run<'f, '_> {
+    fn finish(self) -> StepOutcome {
+        let ended = self.state.status == FlowStatus::Ended;
+        StepOutcome {
+            state: self.state,
+            replies: self.replies,
+            handoff: self.handoff,
+            ended,
+        }
+    }
+
+    /// The flow-owned name and state (so both outlive `self` borrows).
+    fn lookup(&self, name: &str) -> Result<(&'f str, &'f State), StepError> {
+        let flow = self.flow;
+        flow.states
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(n, s)| (n.as_str(), s))
+            .ok_or_else(|| StepError::UnknownState {
+                flow: flow.id.clone(),
+                state: name.to_string(),
+            })
+    }
+
+    /// Enters `name` and follows `message` chains until a state waits,
+    /// hands off or ends.
+    fn enter(&mut self, name: &str) -> Result<(), StepError> {
+        let mut next = Some(self.lookup(name)?);
+        while let Some((name, state)) = next {
+            self.entries += 1;
+            if self.entries > MAX_ENTRIES_PER_STEP {
+                return Err(StepError::Runaway {
+                    limit: MAX_ENTRIES_PER_STEP,
+                    state: name.to_string(),
+                });
+            }
+            next = self.enter_one(name, state)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one state's entry; gives the state a `message` moves on to.
+    fn enter_one(
+        &mut self,
+        name: &'f str,
+        state: &'f State,
+    ) -> Result<Option<(&'f str, &'f State)>, StepError> {
+        self.state.state = name.to_string();
+        self.state.attempts = 0;
+        let extra = match state {
+            State::Choice(c) => options_extra(c),
+            _ => Extra::default(),
+        };
+        self.say(name, state, &extra)?;
+        match state {
+            State::Message(m) => return self.lookup(&m.next).map(Some),
+            State::Handoff(h) => {
+                self.state.status = FlowStatus::Handoff;
+                self.handoff = Some(h.reason.clone().unwrap_or_else(|| name.to_string()));
+            }
+            State::End(_) => self.state.status = FlowStatus::Ended,
+            State::Choice(_) | State::Ask(_) => {}
+        }
+        Ok(None)
+    }
+
+    /// Handles the customer's answer at the current (waiting) state.
+    fn answer(&mut self, text: &str) -> Result<(), StepError> {
+        let (name, state) = self.lookup(&self.state.state)?;
+        match state {
+            State::Choice(c) => self.answer_choice(name, c, text),
+            State::Ask(a) => self.answer_ask(name, a, text),
+            other => Err(StepError::NotWaiting {
+                state: name.to_string(),
+                kind: other.kind_name(),
+            }),
+        }
+    }
+
+    fn answer_choice(
+        &mut self,
+        name: &str,
+        c: &'f ChoiceState,
+        text: &str,
+    ) -> Result<(), StepError> {
+        if let Some(opt) = match_option(text, &c.options) {
+            self.state
+                .slots
+                .insert(name.to_string(), Value::String(opt.id.clone()));
+            return self.enter(&opt.next);
+        }
+        self.fail(
+            name,
+            Failure {
+                retry: c.retry_template(),
+                limit: c.attempt_limit(),
+                on_fail: c.on_fail.as_deref(),
+                extra: options_extra(c),
+            },
+        )
+    }
+
+    fn answer_ask(&mut self, name: &str, a: &'f AskState, text: &str) -> Result<(), StepError> {
+        let rules = SlotRules {
+            today: self.ctx.now.date_naive(),
+            country_code: a.calling_code(),
+        };
+        match normalize_slot(a.slot_type, text, &rules) {
+            Ok(value) => {
+                self.state.slots.insert(a.slot.clone(), value);
+                self.enter(&a.next)
+            }
+            Err(e) => self.fail(
+                name,
+                Failure {
+                    retry: a.retry_template(),
+                    limit: a.attempt_limit(),
+                    on_fail: a.on_fail.as_deref(),
+                    extra: Extra {
+                        options: &[],
+                        error: e.to_string(),
+                    },
+                },
+            ),
+        }
+    }
+
+    /// Counts a failed answer: retry, or leave via `on_fail`/handoff.
+    fn fail(&mut self, name: &str, f: Failure<'_>) -> Result<(), StepError> {
+        self.state.attempts = self.state.attempts.saturating_add(1);
+        if self.state.attempts < f.limit {
+            let text = self.render(name, PromptRef::Template(f.retry), &f.extra)?;
+            self.push(text, f.extra.options);
+            return Ok(());
+        }
+        match f.on_fail {
+            Some(target) => self.enter(target),
+            None => self.default_handoff(name),
+        }
+    }
+
+    fn default_handoff(&mut self, name: &str) -> Result<(), StepError> {
+        let text = if self.ctx.prompts.has(HANDOFF_TEMPLATE) {
+            let prompt = PromptRef::Template(HANDOFF_TEMPLATE);
+            self.render(name, prompt, &Extra::default())?
+        } else {
+            HANDOFF_FALLBACK.to_string()
+        };
+        self.push(text, &[]);
+        self.handoff = Some(format!(
+            "no valid answer at \"{name}\" after {} attempts",
+            self.state.attempts
+        ));
+        self.state.status = FlowStatus::Handoff;
+        Ok(())
+    }
+
+    /// Replies with the state's prompt (and options), if it has one.
+    fn say(&mut self, name: &str, state: &State, extra: &Extra<'_>) -> Result<(), StepError> {
+        let text = match state.prompt() {
+            Some(prompt) => self.render(name, prompt, extra)?,
+            None => String::new(),
+        };
+        self.push(text, extra.options);
+        Ok(())
+    }
+
+    fn push(&mut self, text: String, options: &[ChoiceOption]) {
+        if text.is_empty() && options.is_empty() {
+            return;
+        }
+        let options = options
+            .iter()
+            .map(|o| ReplyOption {
+                id: o.id.clone(),
+                label: o.label.clone(),
+            })
+            .collect();
+        self.replies.push(Reply { text, options });
+    }
+
+    fn render(
+        &self,
+        name: &str,
+        prompt: PromptRef<'_>,
+        extra: &Extra<'_>,
+    ) -> Result<String, StepError> {
+        let prompts = self.ctx.prompts;
+        let vars = self.template_vars(name, extra);
+        let text = match prompt {
+            PromptRef::Template(t) => prompts.render(t, vars)?,
+            PromptRef::Inline(src) => {
+                let key = inline_key(&self.flow.id, name);
+                if prompts.has(&key) {
+                    prompts.render(&key, vars)?
+                } else {
+                    prompts.render_inline(src, vars)?
+                }
+            }
+        };
+        Ok(text)
+    }
+
+    /// `vars` plus `slots`, `state`, `options`, `error` and `attempt`.
+    fn template_vars(&self, name: &str, extra: &Extra<'_>) -> Value {
+        let mut map = match self.ctx.vars {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        let options: Vec<Value> = extra
+            .options
+            .iter()
+            .enumerate()
+            .map(|(i, o)| json!({"id": o.id, "label": o.label, "number": i + 1}))
+            .collect();
+        map.insert("slots".into(), Value::Object(self.state.slots.clone()));
+        map.insert("state".into(), Value::String(name.to_string()));
+        map.insert("options".into(), Value::Array(options));
+        map.insert("error".into(), Value::String(extra.error.clone()));
+        map.insert("attempt".into(), Value::from(self.state.attempts));
+        Value::Object(map)
+    }
+}
+
+fn options_extra(c: &ChoiceState) -> Extra<'_> {
+    Extra {
+        options: &c.options,
+        error: String::new(),
+    }
+}

@@ -1,0 +1,41 @@
+//! The conversational agent: data-driven flows for Switchboard.
+//!
+//! Owns everything needed to run a flow, and nothing that does I/O except
+//! `Prompts::from_dir`:
+//! - [`flow`]: the model and YAML parsing (`parse_flow`);
+//! - [`validate`]: static checks reporting every problem (`validate`);
+//! - [`machine`]: the pure `step` from one customer turn to the next state;
+//! - [`matching`]: free text → choice option;
+//! - [`slots`] and [`dates`]: answer validation and normalisation;
+//! - [`prompts`]: compiled minijinja templates (`Prompts`);
+//! - [`registry`]: compiled flows per tenant and version;
+//! - [`turns`]: the `agent_turn` job handler that runs `step` and persists its effects.
+//!
+//! Invariants: no unsafe code; no panics on any input (no `unwrap`/`expect`
+//! outside tests); `step` reads no clock and touches no disk, so the gateway
+//! persists `FlowState` and replays turns deterministically.
+
+pub mod dates;
+pub mod flow;
+pub mod machine;
+pub mod matching;
+pub mod prompts;
+pub mod registry;
+pub mod slots;
+pub mod turns;
+pub mod validate;
+
+pub use flow::{
+    parse_flow, AskState, ChoiceOption, ChoiceState, EndState, Flow, FlowParseError, HandoffState,
+    MessageState, PromptRef, State,
+};
+pub use machine::{
+    initial_state, step, FlowState, FlowStatus, Reply, ReplyOption, StepContext, StepError,
+    StepOutcome, TurnInput,
+};
+pub use matching::{match_index, match_option};
+pub use prompts::{PromptError, Prompts};
+pub use slots::{normalize_slot, SlotError, SlotRules, SlotType};
+pub use validate::{check, validate, FlowProblem, Severity};
+pub use registry::{CompiledFlow, FlowRegistry};
+pub use turns::AgentTurns;

@@ -1,0 +1,182 @@
+//! The flow registry: compiled flows (with their prompt templates) cached per tenant, key and
+//! version. Built-in flows come from the `flows/` directory (version 0); a tenant's published
+//! flows come from the `flows` table and win over the built-in of the same key. Published versions
+//! are immutable, so a compiled version is cached for the life of the process.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use sqlx::PgConnection;
+
+use super::flow::{parse_flow, Flow};
+use super::prompts::Prompts;
+use super::validate::validate;
+use crate::ids::TenantId;
+
+/// A flow ready to run.
+#[derive(Debug)]
+pub struct CompiledFlow {
+    /// The flow.
+    pub flow: Flow,
+    /// Templates: the defaults plus the flow's inline texts.
+    pub prompts: Prompts,
+    /// Key it is stored under.
+    pub key: String,
+    /// Version (0 = built-in file).
+    pub version: i32,
+}
+
+/// Why a flow could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A flow is invalid.
+    #[error("flow {key}: {message}")]
+    Invalid {
+        /// Flow key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No flow with this key exists for the tenant.
+    #[error("no flow named {0:?}")]
+    Unknown(String),
+    /// Database failure.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Compiled flows by (tenant, key, version); built-ins under tenant None.
+pub struct FlowRegistry {
+    base_prompts: Prompts,
+    builtin: HashMap<String, Arc<CompiledFlow>>,
+    cache: RwLock<HashMap<(TenantId, String, i32), Arc<CompiledFlow>>>,
+}
+
+impl std::fmt::Debug for FlowRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowRegistry")
+            .field("builtin", &self.builtin.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl FlowRegistry {
+    /// Load prompts and built-in flows from disk; every built-in must validate.
+    pub fn load(flows_dir: &Path, prompts_dir: &Path) -> Result<Self, RegistryError> {
+        let base_prompts = Prompts::from_dir(prompts_dir).map_err(|e| RegistryError::Invalid {
+            key: prompts_dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut builtin = HashMap::new();
+        let entries = std::fs::read_dir(flows_dir).map_err(|source| RegistryError::Io {
+            path: flows_dir.display().to_string(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).map_err(|source| RegistryError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let compiled = compile(&base_prompts, &source, 0)?;
+            builtin.insert(compiled.key.clone(), Arc::new(compiled));
+        }
+        Ok(Self { base_prompts, builtin, cache: RwLock::new(HashMap::new()) })
+    }
+
+    /// Names of the built-in flows.
+    pub fn builtin_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.builtin.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    /// Source-independent compile of a YAML flow against the default prompts.
+    pub fn compile(&self, source: &str, version: i32) -> Result<CompiledFlow, RegistryError> {
+        compile(&self.base_prompts, source, version)
+    }
+
+    /// The flow a new conversation should start on: the tenant's latest published version of
+    /// `key`, else the built-in.
+    pub async fn current(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<Arc<CompiledFlow>, RegistryError> {
+        let version: Option<i32> = sqlx::query_scalar(
+            "SELECT max(version) FROM flows WHERE flow_key = $1 AND status = 'published'",
+        )
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+        match version {
+            Some(v) => self.version(conn, tenant, key, v).await,
+            None => self.builtin.get(key).cloned().ok_or_else(|| RegistryError::Unknown(key.into())),
+        }
+    }
+
+    /// A specific version (0 = built-in).
+    pub async fn version(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        key: &str,
+        version: i32,
+    ) -> Result<Arc<CompiledFlow>, RegistryError> {
+        if version == 0 {
+            return self.builtin.get(key).cloned().ok_or_else(|| RegistryError::Unknown(key.into()));
+        }
+        let cache_key = (tenant, key.to_owned(), version);
+        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&cache_key).cloned()) {
+            return Ok(hit);
+        }
+        let source: Option<String> = sqlx::query_scalar(
+            "SELECT source FROM flows WHERE flow_key = $1 AND version = $2",
+        )
+        .bind(key)
+        .bind(version)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let source = source.ok_or_else(|| RegistryError::Unknown(format!("{key} v{version}")))?;
+        let compiled = Arc::new(self.compile(&source, version)?);
+        if let Ok(mut cache) = self.cache.write() {
+            cache.insert(cache_key, compiled.clone());
+        }
+        Ok(compiled)
+    }
+}
+
+fn compile(base: &Prompts, source: &str, version: i32) -> Result<CompiledFlow, RegistryError> {
+    let flow = parse_flow(source).map_err(|e| RegistryError::Invalid {
+        key: "(unparsed)".into(),
+        message: e.to_string(),
+    })?;
+    let prompts = base.clone().with_flow_texts(&flow).map_err(|e| RegistryError::Invalid {
+        key: flow.id.clone(),
+        message: e.to_string(),
+    })?;
+    if let Err(problems) = validate(&flow, &|name| prompts.has(name)) {
+        let errors: Vec<String> = problems
+            .iter()
+            .filter(|p| p.severity == super::validate::Severity::Error)
+            .map(ToString::to_string)
+            .collect();
+        if !errors.is_empty() {
+            return Err(RegistryError::Invalid { key: flow.id.clone(), message: errors.join("; ") });
+        }
+    }
+    Ok(CompiledFlow { key: flow.id.clone(), flow, prompts, version })
+}

@@ -1,0 +1,290 @@
+//! One widget connection: hello → ready → history replay → live messages and visitor sends.
+//!
+//! Delivery to the widget is at-least-once with dedupe by sequence number: the session subscribes
+//! to the conversation before reading history, then forwards live events it has not sent yet, so
+//! nothing committed between the two is missed. Bad frames get an error frame and the session
+//! continues; only an unknown channel or a dead socket ends it.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use axum::{
+    extract::{
+        ws::{Message, WebSocket},
+        State, WebSocketUpgrade,
+    },
+    response::Response,
+};
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::protocol::{valid_client_id, ClientFrame, ServerFrame, WidgetMessage};
+use super::visitor;
+use crate::app::AppState;
+use crate::bus::{EventKind, Subscription};
+use crate::channels::{ChannelKind, ChannelRoute};
+use crate::ids::ConversationId;
+use crate::inbox::{db as inbox_db, Inbound, IngestError, MessageView, SenderIdentity};
+
+const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
+const PING_EVERY: Duration = Duration::from_secs(25);
+const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// `GET /webchat/v1/ws`
+pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            metrics::gauge!("websocket_connections", "kind" => "webchat").increment(1.0);
+            run(socket, state).await;
+            metrics::gauge!("websocket_connections", "kind" => "webchat").decrement(1.0);
+        })
+}
+
+struct Session {
+    state: AppState,
+    route: ChannelRoute,
+    address: String,
+    conversation: Option<ConversationId>,
+    subscription: Option<Subscription>,
+    sent: HashSet<i64>,
+    after_seq: i64,
+}
+
+async fn run(mut socket: WebSocket, state: AppState) {
+    let Some(mut session) = handshake(&mut socket, &state).await else {
+        return;
+    };
+    if session.replay(&mut socket).await.is_err() {
+        return;
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let stop = state.stop.clone();
+    loop {
+        let outcome = tokio::select! {
+            frame = socket.recv() => match frame {
+                Some(Ok(frame)) => session.on_frame(&mut socket, frame).await,
+                _ => break,
+            },
+            event = next_event(&mut session.subscription) => session.on_event(&mut socket, event).await,
+            _ = ping.tick() => socket.send(Message::Ping(Default::default())).await.map_err(|_| ()),
+            _ = stop.cancelled() => {
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
+        };
+        if outcome.is_err() {
+            break;
+        }
+    }
+}
+
+async fn next_event(sub: &mut Option<Subscription>) -> Result<std::sync::Arc<crate::bus::Event>, RecvError> {
+    match sub {
+        Some(sub) => sub.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), ()> {
+    let text = serde_json::to_string(frame).map_err(|_| ())?;
+    socket.send(Message::Text(text.into())).await.map_err(|_| ())
+}
+
+async fn handshake(socket: &mut WebSocket, state: &AppState) -> Option<Session> {
+    loop {
+        let frame = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await.ok()??.ok()?;
+        let text = match frame {
+            Message::Text(text) => text,
+            Message::Close(_) => return None,
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Binary(_) => {
+                send(socket, &ServerFrame::error("bad_frame", "frames must be JSON text")).await.ok()?;
+                continue;
+            }
+        };
+        match serde_json::from_str::<ClientFrame>(&text) {
+            Ok(ClientFrame::Hello { channel_key, visitor_token, after_seq }) => {
+                return open(socket, state, &channel_key, visitor_token, after_seq).await;
+            }
+            Ok(ClientFrame::Send { .. }) => {
+                send(socket, &ServerFrame::error("not_ready", "send hello first")).await.ok()?;
+            }
+            Err(e) => {
+                tracing::info!(reason = %e, "bad web-chat frame before hello");
+                send(socket, &ServerFrame::error("bad_frame", e.to_string())).await.ok()?;
+            }
+        }
+    }
+}
+
+async fn open(
+    socket: &mut WebSocket,
+    state: &AppState,
+    channel_key: &str,
+    token: Option<String>,
+    after_seq: Option<i64>,
+) -> Option<Session> {
+    let route = match state.channels.resolve(&state.db.system, channel_key).await {
+        Ok(Some(route)) if route.kind == ChannelKind::Webchat => route,
+        Ok(_) => {
+            tracing::info!(channel_key, "web-chat hello for unknown channel");
+            let _ = send(socket, &ServerFrame::error("unknown_channel", "no such web-chat channel")).await;
+            let _ = socket.send(Message::Close(None)).await;
+            return None;
+        }
+        Err(error) => {
+            tracing::error!(%error, "resolving web-chat channel failed");
+            let _ = send(socket, &ServerFrame::error("unavailable", "try again shortly")).await;
+            return None;
+        }
+    };
+    let token = token.filter(|t| visitor::is_well_formed(t)).unwrap_or_else(visitor::new_token);
+    let address = visitor::address_of(&token);
+    let conversation = find_conversation(state, &route, &address).await.ok()?;
+    let ready = ServerFrame::Ready { visitor_token: token, conversation_id: conversation };
+    send(socket, &ready).await.ok()?;
+    let mut session = Session {
+        state: state.clone(),
+        route,
+        address,
+        conversation: None,
+        subscription: None,
+        sent: HashSet::new(),
+        after_seq: after_seq.unwrap_or(0).max(0),
+    };
+    if let Some(id) = conversation {
+        session.follow(id);
+    }
+    Some(session)
+}
+
+async fn find_conversation(
+    state: &AppState,
+    route: &ChannelRoute,
+    address: &str,
+) -> Result<Option<ConversationId>, sqlx::Error> {
+    let mut tx = state.db.tenant_tx(route.tenant_id).await?;
+    let found = inbox_db::latest_conversation_for_identity(&mut tx, route.channel_id, address).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+impl Session {
+    fn follow(&mut self, conversation: ConversationId) {
+        if self.conversation.is_some_and(|old| old != conversation) {
+            // Sequence numbers are per conversation: start over for the new one.
+            self.after_seq = 0;
+            self.sent.clear();
+        }
+        self.conversation = Some(conversation);
+        self.subscription = Some(self.state.hub.subscribe_conversation(conversation));
+    }
+
+    /// Send every stored message after `after_seq` not sent yet.
+    async fn replay(&mut self, socket: &mut WebSocket) -> Result<(), ()> {
+        let Some(conversation) = self.conversation else { return Ok(()) };
+        let limit = self.state.settings.webchat.history_limit;
+        let history = async {
+            let mut tx = self.state.db.tenant_tx(self.route.tenant_id).await?;
+            let rows = inbox_db::messages_after(&mut tx, conversation, self.after_seq, limit).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(rows)
+        }
+        .await
+        .map_err(|error| tracing::warn!(%error, "loading web-chat history failed"))?;
+        for message in &history {
+            self.deliver(socket, message).await?;
+        }
+        Ok(())
+    }
+
+    async fn deliver(&mut self, socket: &mut WebSocket, message: &MessageView) -> Result<(), ()> {
+        if message.seq <= self.after_seq || !self.sent.insert(message.seq) {
+            return Ok(());
+        }
+        let frame = ServerFrame::Message { message: WidgetMessage::from(message) };
+        send(socket, &frame).await
+    }
+
+    async fn on_event(
+        &mut self,
+        socket: &mut WebSocket,
+        event: Result<std::sync::Arc<crate::bus::Event>, RecvError>,
+    ) -> Result<(), ()> {
+        match event {
+            Ok(event) => match &event.kind {
+                EventKind::MessageCreated { message } => self.deliver(socket, message).await,
+                EventKind::ConversationUpdated { .. } => Ok(()),
+            },
+            // Fell behind: the database has everything.
+            Err(RecvError::Lagged(_)) => self.replay(socket).await,
+            Err(RecvError::Closed) => Err(()),
+        }
+    }
+
+    async fn on_frame(&mut self, socket: &mut WebSocket, frame: Message) -> Result<(), ()> {
+        let text = match frame {
+            Message::Text(text) => text,
+            Message::Close(_) => return Err(()),
+            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Message::Binary(_) => {
+                return send(socket, &ServerFrame::error("bad_frame", "frames must be JSON text")).await
+            }
+        };
+        match serde_json::from_str::<ClientFrame>(&text) {
+            Ok(ClientFrame::Send { client_id, text }) => self.on_send(socket, client_id, text).await,
+            Ok(ClientFrame::Hello { .. }) => {
+                send(socket, &ServerFrame::error("already_ready", "hello was already received")).await
+            }
+            Err(e) => {
+                tracing::info!(reason = %e, "bad web-chat frame");
+                send(socket, &ServerFrame::error("bad_frame", e.to_string())).await
+            }
+        }
+    }
+
+    async fn on_send(&mut self, socket: &mut WebSocket, client_id: String, text: String) -> Result<(), ()> {
+        if !valid_client_id(&client_id) {
+            return send(socket, &ServerFrame::error("invalid_client_id", "client_id must be 1-64 characters of [A-Za-z0-9_-]")).await;
+        }
+        let text = text.trim().to_owned();
+        let limit = self.state.settings.webchat.max_message_chars;
+        if text.is_empty() || text.chars().count() > limit {
+            let message = format!("text must be 1 to {limit} characters");
+            return send(socket, &ServerFrame::error("too_long", message)).await;
+        }
+        let inbound = Inbound {
+            tenant_id: self.route.tenant_id,
+            channel_id: self.route.channel_id,
+            sender: SenderIdentity { address: self.address.clone(), display_name: None },
+            external_id: format!("{}:{client_id}", &self.address[..16]),
+            body: text,
+            content: json!({ "client_id": client_id }),
+            received_at: Utc::now(),
+        };
+        match self.state.ingest.ingest(inbound).await {
+            Ok(accepted) => {
+                if self.conversation != Some(accepted.conversation_id) {
+                    self.follow(accepted.conversation_id);
+                    // Anything committed before the subscription started (the echo, a fast bot reply).
+                    self.replay(socket).await?;
+                }
+                let ack = ServerFrame::Ack {
+                    client_id,
+                    message_id: accepted.message_id,
+                    seq: accepted.seq,
+                    duplicate: accepted.duplicate,
+                };
+                send(socket, &ack).await
+            }
+            Err(IngestError::Invalid(reason)) => send(socket, &ServerFrame::error("invalid", reason)).await,
+            Err(error) => {
+                tracing::warn!(%error, "web-chat message not stored");
+                send(socket, &ServerFrame::error("unavailable", "message not stored; resend it")).await
+            }
+        }
+    }
+}

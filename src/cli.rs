@@ -1,0 +1,267 @@
+//! The command line: `serve`, `migrate`, `demo`, admin commands (tenants, API keys, agents),
+//! `flow validate`, and `openapi`. Errors print as one clear message and exit non-zero.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::auth::{agents, api_keys};
+use crate::config::Settings;
+use crate::tenants::db as tenants_db;
+
+/// Switchboard: a self-hostable messaging gateway and AI agent.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (migrates the database first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run the gateway with a seeded demo business and print where to click.
+    Demo,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// Manage agent logins.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Work with flow files.
+    #[command(subcommand)]
+    Flow(FlowCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+/// Tenant commands.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// URL-safe unique name.
+        #[arg(long)]
+        slug: String,
+        /// Business name.
+        #[arg(long)]
+        name: String,
+        /// IANA time zone.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+    },
+    /// List tenants.
+    List,
+}
+
+/// API key commands.
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key and print it (shown once).
+    Create {
+        /// Tenant slug (omit with --admin).
+        #[arg(long, required_unless_present = "admin")]
+        tenant: Option<String>,
+        /// Create a platform admin key instead.
+        #[arg(long)]
+        admin: bool,
+        /// Label.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+/// Agent commands.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Create an agent login (or reset its password).
+    Create {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Login email.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// admin or agent.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// Password (prefer the SWITCHBOARD_AGENT_PASSWORD environment variable).
+        #[arg(long, env = "SWITCHBOARD_AGENT_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+/// Flow commands.
+#[derive(Debug, Subcommand)]
+pub enum FlowCommand {
+    /// Check a flow file and print every problem.
+    Validate {
+        /// The YAML file.
+        file: PathBuf,
+    },
+}
+
+/// Entry point used by `main.rs`.
+pub fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Openapi = cli.command {
+        println!("{}", crate::http::openapi::document());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let settings = Settings::load()?;
+    crate::telemetry::init_tracing(&settings.log);
+    match cli.command {
+        Command::Serve => App::build(settings).await?.run_until_stopped(true).await?,
+        Command::Migrate => {
+            crate::db::connect(&settings.database).await?;
+            println!("migrations applied");
+        }
+        Command::Demo => demo(settings).await?,
+        Command::Tenant(cmd) => tenant(settings, cmd).await?,
+        Command::ApiKey(cmd) => api_key(settings, cmd).await?,
+        Command::Agent(cmd) => agent(settings, cmd).await?,
+        Command::Flow(FlowCommand::Validate { file }) => return flow_validate(&settings, &file),
+        Command::Openapi => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(settings: Settings) -> anyhow::Result<()> {
+    let db = crate::db::connect(&settings.database).await?;
+    let seed = crate::demo::seed(&db).await?;
+    let app = App::build_with_db(settings.clone(), db).await?;
+    let base = public_base(&settings, app.port());
+    println!("\nSwitchboard demo is running: Smile Dental (tenant '{}')\n", crate::demo::DEMO_SLUG);
+    println!("  Demo site with the chat widget:  {base}/demo/{}", seed.webchat_key);
+    println!("  Widget embed snippet:            <script src=\"{base}/widget.js\" data-channel-key=\"{}\" async></script>", seed.webchat_key);
+    println!("  API (OpenAPI document):          {base}/api/v1/openapi.json");
+    println!("  Tenant API key (shown once):     {}", seed.api_key);
+    println!("  Admin API key (shown once):      {}", seed.admin_key);
+    println!("  Agent login:                     {} / {}", crate::demo::DEMO_AGENT_EMAIL, seed.agent_password);
+    println!("  Try: curl -H 'Authorization: Bearer {}' {base}/api/v1/conversations\n", seed.api_key);
+    println!("Press Ctrl-C to stop.");
+    app.run_until_stopped(true).await
+}
+
+fn public_base(settings: &Settings, port: u16) -> String {
+    let host = match settings.server.host.as_str() {
+        "0.0.0.0" | "::" => "127.0.0.1",
+        other => other,
+    };
+    if settings.server.port == port {
+        settings.server.public_url.trim_end_matches('/').to_owned()
+    } else {
+        format!("http://{host}:{port}")
+    }
+}
+
+async fn tenant(settings: Settings, cmd: TenantCommand) -> anyhow::Result<()> {
+    let db = crate::db::connect(&settings.database).await?;
+    match cmd {
+        TenantCommand::Create { slug, name, timezone } => {
+            anyhow::ensure!(crate::tenants::api::valid_slug(&slug), "slug must be 2-63 characters of lowercase letters, digits and dashes");
+            anyhow::ensure!(timezone.parse::<chrono_tz::Tz>().is_ok(), "unknown time zone {timezone:?}");
+            let t = tenants_db::create(&db.system, &slug, &name, &timezone).await?;
+            println!("created tenant {} ({})", t.slug, t.id);
+        }
+        TenantCommand::List => {
+            for t in tenants_db::list(&db.system).await? {
+                println!("{}\t{}\t{}\t{}", t.id, t.slug, t.timezone, t.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn api_key(settings: Settings, cmd: ApiKeyCommand) -> anyhow::Result<()> {
+    let db = crate::db::connect(&settings.database).await?;
+    let ApiKeyCommand::Create { tenant, admin, name } = cmd;
+    let key = if admin {
+        api_keys::create(&db.system, None, &name, &[api_keys::SCOPE_ADMIN]).await?
+    } else {
+        let slug = tenant.unwrap_or_default();
+        let t = tenants_db::by_slug(&db.system, &slug)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no tenant with slug {slug:?}"))?;
+        let mut tx = db.tenant_tx(t.id).await?;
+        let key = api_keys::create(&mut *tx, Some(t.id), &name, &[api_keys::SCOPE_TENANT]).await?;
+        tx.commit().await?;
+        key
+    };
+    println!("{}", key.plain);
+    eprintln!("(store this key now: it is not shown again)");
+    Ok(())
+}
+
+async fn agent(settings: Settings, cmd: AgentCommand) -> anyhow::Result<()> {
+    let db = crate::db::connect(&settings.database).await?;
+    let AgentCommand::Create { tenant, email, name, role, password } = cmd;
+    anyhow::ensure!(role == "admin" || role == "agent", "role must be admin or agent");
+    let t = tenants_db::by_slug(&db.system, &tenant)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no tenant with slug {tenant:?}"))?;
+    let mut tx = db.tenant_tx(t.id).await?;
+    let id = agents::upsert(&mut tx, t.id, &email, &name, &password, &role).await?;
+    tx.commit().await?;
+    println!("agent {email} ready ({id})");
+    Ok(())
+}
+
+fn flow_validate(settings: &Settings, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let source = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let prompts = crate::agent::prompts::Prompts::from_dir(&settings.agent.prompts_dir)?;
+    let flow = match crate::agent::flow::parse_flow(&source) {
+        Ok(flow) => flow,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let prompts = prompts.with_flow_texts(&flow)?;
+    match crate::agent::validate::validate(&flow, &|name| prompts.has(name)) {
+        Ok(()) => {
+            println!("{}: ok", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            let mut failed = false;
+            for p in &problems {
+                failed |= p.severity == crate::agent::validate::Severity::Error;
+                println!("{}: {p}", file.display());
+            }
+            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The OpenAPI document, generated from the handlers' annotations and served at
+//! `/api/v1/openapi.json`. `switchboard openapi` prints it; CI checks `docs/openapi.json` is current.
+
+use axum::Json;
+use utoipa::{
+    openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
+    Modify, OpenApi,
+};
+
+use crate::{channels, http::pagination::Page, inbox, jobs, tenants};
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard API", description = "Configure and read a Switchboard messaging gateway. Authenticate with `Authorization: Bearer <api key>`."),
+    paths(
+        tenants::api::create_tenant, tenants::api::list_tenants, tenants::api::current_tenant,
+        channels::api::create_channel, channels::api::list_channels, channels::api::get_channel,
+        channels::api::update_channel, channels::api::delete_channel,
+        inbox::api::list_conversations, inbox::api::get_conversation, inbox::api::list_messages,
+        jobs::api::list_jobs, jobs::api::retry_job,
+    ),
+    components(schemas(
+        tenants::db::Tenant, tenants::api::CreateTenant, tenants::api::CreatedTenant,
+        channels::db::Channel, channels::api::CreateChannel, channels::api::UpdateChannel, channels::ChannelKind,
+        inbox::db::ConversationView, inbox::MessageView, Page<inbox::db::ConversationView>, Page<inbox::MessageView>,
+        jobs::DeadJob,
+    )),
+    modifiers(&ApiKeyAuth),
+)]
+pub struct ApiDoc;
+
+struct ApiKeyAuth;
+
+impl Modify for ApiKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "api_key",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("Authorization"))),
+            );
+        }
+    }
+}
+
+/// The document as pretty JSON.
+pub fn document() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into())
+}
+
+/// `GET /api/v1/openapi.json`
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,213 @@
+//! Group-committed ingest. Callers hand an [`Inbound`] to [`Ingestor::ingest`] and wait; one
+//! batcher task gathers whatever is queued (up to `max_batch`), writes it all in one transaction
+//! and answers every caller after the commit. While a batch commits the next one gathers, so under
+//! load each commit (one disk sync) carries hundreds of messages. A batch that fails as a whole is
+//! retried one message per transaction, so one bad message cannot fail its neighbours.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::ingest_sql::{ingest_tenant_group, Stored};
+use super::model::{Accepted, Inbound, MAX_BODY_BYTES};
+use crate::bus::{publish_logged, Bus, Event, EventKind};
+use crate::config::IngestSettings;
+use crate::db::{set_tenant, Db};
+use crate::ids::TenantId;
+
+/// Why a message was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The body is too long or empty.
+    #[error("{0}")]
+    Invalid(String),
+    /// The server is shutting down; the sender should retry.
+    #[error("server is shutting down")]
+    ShuttingDown,
+    /// The database failed; nothing was stored.
+    #[error("storing the message failed: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+type Reply = oneshot::Sender<Result<Accepted, IngestError>>;
+
+struct Pending {
+    inbound: Inbound,
+    reply: Reply,
+}
+
+/// Handle to the batcher. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingestor {
+    tx: mpsc::Sender<Pending>,
+}
+
+struct Sinks {
+    db: Db,
+    bus: Arc<dyn Bus>,
+    wake_jobs: Arc<Notify>,
+}
+
+impl Ingestor {
+    /// Start the batcher. It drains and stops when `stop` fires.
+    pub fn start(
+        db: Db,
+        bus: Arc<dyn Bus>,
+        wake_jobs: Arc<Notify>,
+        settings: IngestSettings,
+        stop: CancellationToken,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(settings.max_batch.max(1) * 8);
+        let sinks = Arc::new(Sinks { db, bus, wake_jobs });
+        let handle = tokio::spawn(run_batcher(rx, sinks, settings, stop));
+        (Self { tx }, handle)
+    }
+
+    /// Store one message; returns once it is committed.
+    pub async fn ingest(&self, inbound: Inbound) -> Result<Accepted, IngestError> {
+        validate(&inbound)?;
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Pending { inbound, reply })
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        answer.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+}
+
+fn validate(inbound: &Inbound) -> Result<(), IngestError> {
+    if inbound.body.len() > MAX_BODY_BYTES {
+        return Err(IngestError::Invalid(format!(
+            "message body is {} bytes; the limit is {MAX_BODY_BYTES}",
+            inbound.body.len()
+        )));
+    }
+    if inbound.external_id.is_empty() || inbound.external_id.len() > 256 {
+        return Err(IngestError::Invalid(
+            "external id must be 1 to 256 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn run_batcher(
+    mut rx: mpsc::Receiver<Pending>,
+    sinks: Arc<Sinks>,
+    settings: IngestSettings,
+    stop: CancellationToken,
+) {
+    let inflight = Arc::new(Semaphore::new(settings.max_inflight_batches.max(1)));
+    loop {
+        let first = tokio::select! {
+            item = rx.recv() => item,
+            _ = stop.cancelled() => { rx.close(); rx.recv().await }
+        };
+        let Some(first) = first else { break };
+        let Ok(permit) = inflight.clone().acquire_owned().await else {
+            break;
+        };
+        let mut batch = vec![first];
+        while batch.len() < settings.max_batch {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let sinks = sinks.clone();
+        tokio::spawn(async move {
+            commit_batch(&sinks, batch).await;
+            drop(permit);
+        });
+    }
+    // Wait for the batches still committing.
+    let _ = inflight
+        .acquire_many(settings.max_inflight_batches.max(1) as u32)
+        .await;
+}
+
+async fn commit_batch(sinks: &Sinks, batch: Vec<Pending>) {
+    let started = Instant::now();
+    let size = batch.len();
+    let (inbounds, replies): (Vec<Inbound>, Vec<Reply>) =
+        batch.into_iter().map(|p| (p.inbound, p.reply)).unzip();
+    match write(&sinks.db, &inbounds).await {
+        Ok(stored) => {
+            metrics::histogram!("ingest_batch_size").record(size as f64);
+            metrics::histogram!("ingest_commit_seconds").record(started.elapsed().as_secs_f64());
+            after_commit(sinks, &inbounds, &stored).await;
+            for (reply, stored) in replies.into_iter().zip(stored) {
+                let _ = reply.send(Ok(stored.accepted));
+            }
+        }
+        Err(error) if size > 1 => {
+            tracing::warn!(%error, size, "ingest batch failed; retrying one message at a time");
+            for (inbound, reply) in inbounds.into_iter().zip(replies) {
+                let result = write(&sinks.db, std::slice::from_ref(&inbound)).await;
+                let result = match result {
+                    Ok(stored) => {
+                        after_commit(sinks, std::slice::from_ref(&inbound), &stored).await;
+                        Ok(stored[0].accepted)
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "ingest failed");
+            for reply in replies {
+                let _ = reply.send(Err(IngestError::Database(sqlx::Error::Protocol(
+                    error.to_string(),
+                ))));
+            }
+        }
+    }
+}
+
+/// Write all messages in one transaction; results follow the input order.
+async fn write(db: &Db, inbounds: &[Inbound]) -> Result<Vec<Stored>, IngestError> {
+    let mut groups: BTreeMap<TenantId, Vec<usize>> = BTreeMap::new();
+    for (i, inbound) in inbounds.iter().enumerate() {
+        groups.entry(inbound.tenant_id).or_default().push(i);
+    }
+    let mut results: Vec<Option<Stored>> = vec![None; inbounds.len()];
+    let mut tx = db.app.begin().await?;
+    for (tenant, indexes) in groups {
+        set_tenant(&mut tx, tenant).await?;
+        let group: Vec<&Inbound> = indexes.iter().map(|&i| &inbounds[i]).collect();
+        let stored = ingest_tenant_group(&mut tx, tenant, &group).await?;
+        for (i, s) in indexes.into_iter().zip(stored) {
+            results[i] = Some(s);
+        }
+    }
+    tx.commit().await?;
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| IngestError::Invalid("message lost in batch".into())))
+        .collect()
+}
+
+async fn after_commit(sinks: &Sinks, inbounds: &[Inbound], stored: &[Stored]) {
+    let fresh = stored.iter().filter(|s| !s.accepted.duplicate).count();
+    metrics::counter!("messages_in_total").increment(fresh as u64);
+    if fresh == 0 {
+        return;
+    }
+    sinks.wake_jobs.notify_one();
+    let events = inbounds
+        .iter()
+        .zip(stored)
+        .filter_map(|(inbound, s)| {
+            let view = s.view.clone()?;
+            Some(Event {
+                tenant_id: inbound.tenant_id,
+                conversation_id: s.accepted.conversation_id,
+                kind: EventKind::MessageCreated { message: view },
+            })
+        })
+        .collect();
+    publish_logged(&sinks.bus, events).await;
+}

@@ -1,0 +1,403 @@
+//! The set-based SQL behind ingest: a constant number of statements per tenant per batch,
+//! whatever the batch size (arrays in, `unnest` in SQL). Runs inside the caller's transaction with
+//! the tenant already set.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+
+use super::model::{Accepted, Inbound, MessageView};
+use crate::ids::{ChannelId, ContactId, ConversationId, MessageId, TenantId};
+use crate::jobs::JobKind;
+
+/// One message's result: ids, plus the view when it was newly stored.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Ids and the duplicate flag.
+    pub accepted: Accepted,
+    /// The stored message (None for duplicates).
+    pub view: Option<MessageView>,
+}
+
+type DedupeKey = (ChannelId, String);
+
+/// Store a tenant's share of a batch. Results follow `group`'s order.
+pub async fn ingest_tenant_group(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    group: &[&Inbound],
+) -> Result<Vec<Stored>, sqlx::Error> {
+    let mut existing = find_existing_messages(conn, group).await?;
+    // The first occurrence of each key in the batch is stored; later ones are duplicates of it.
+    let mut first_of: HashMap<DedupeKey, usize> = HashMap::new();
+    let mut fresh: Vec<usize> = Vec::new();
+    for (i, inbound) in group.iter().enumerate() {
+        let key = dedupe_key(inbound);
+        if existing.contains_key(&key) || first_of.contains_key(&key) {
+            continue;
+        }
+        first_of.insert(key, i);
+        fresh.push(i);
+    }
+    let mut views: HashMap<usize, MessageView> = HashMap::new();
+    if !fresh.is_empty() {
+        let contacts = resolve_contacts(conn, tenant, group, &fresh).await?;
+        let conversations = resolve_conversations(conn, tenant, group, &fresh, &contacts).await?;
+        let planned = plan_messages(group, &fresh, &contacts, &conversations);
+        let inserted = insert_messages(conn, tenant, &planned).await?;
+        enqueue_turns(conn, tenant, &planned, &inserted).await?;
+        for p in planned {
+            if inserted.contains(&p.view.id) {
+                views.insert(p.index, p.view);
+            }
+        }
+        // Lost a race with another node for the same external id: read back the winner.
+        if views.len() < fresh.len() {
+            existing = find_existing_messages(conn, group).await?;
+        }
+    }
+    let fresh_accepted: HashMap<DedupeKey, Accepted> = views
+        .iter()
+        .map(|(&i, v)| (dedupe_key(group[i]), accepted_of(v, true)))
+        .collect();
+    group
+        .iter()
+        .enumerate()
+        .map(|(i, inbound)| {
+            if let Some(view) = views.remove(&i) {
+                return Ok(Stored {
+                    accepted: accepted_of(&view, false),
+                    view: Some(view),
+                });
+            }
+            let key = dedupe_key(inbound);
+            let accepted = existing
+                .get(&key)
+                .or_else(|| fresh_accepted.get(&key))
+                .copied()
+                .ok_or_else(|| {
+                    sqlx::Error::Protocol(format!(
+                        "message {} was neither stored nor found",
+                        inbound.external_id
+                    ))
+                })?;
+            Ok(Stored {
+                accepted,
+                view: None,
+            })
+        })
+        .collect()
+}
+
+fn dedupe_key(inbound: &Inbound) -> DedupeKey {
+    (inbound.channel_id, inbound.external_id.clone())
+}
+
+fn accepted_of(view: &MessageView, duplicate: bool) -> Accepted {
+    Accepted {
+        message_id: view.id,
+        conversation_id: view.conversation_id,
+        seq: view.seq,
+        duplicate,
+    }
+}
+
+async fn find_existing_messages(
+    conn: &mut PgConnection,
+    group: &[&Inbound],
+) -> Result<HashMap<DedupeKey, Accepted>, sqlx::Error> {
+    let channels: Vec<ChannelId> = group.iter().map(|i| i.channel_id).collect();
+    let external: Vec<&str> = group.iter().map(|i| i.external_id.as_str()).collect();
+    let rows: Vec<(ChannelId, String, MessageId, ConversationId, i64)> = sqlx::query_as(
+        "SELECT m.channel_id, m.external_id, m.id, m.conversation_id, m.seq \
+         FROM messages m \
+         JOIN unnest($1::uuid[], $2::text[]) AS k(channel_id, external_id) \
+           ON m.channel_id = k.channel_id AND m.external_id = k.external_id",
+    )
+    .bind(&channels)
+    .bind(&external)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(channel, ext, id, conv, seq)| {
+            let accepted = Accepted {
+                message_id: id,
+                conversation_id: conv,
+                seq,
+                duplicate: true,
+            };
+            ((channel, ext), accepted)
+        })
+        .collect())
+}
+
+type IdentityKey = (ChannelId, String);
+
+/// Find or create the contact behind each sender.
+async fn resolve_contacts(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    group: &[&Inbound],
+    fresh: &[usize],
+) -> Result<HashMap<IdentityKey, ContactId>, sqlx::Error> {
+    let mut wanted: Vec<IdentityKey> = Vec::new();
+    let mut names: HashMap<IdentityKey, Option<String>> = HashMap::new();
+    for &i in fresh {
+        let key = (group[i].channel_id, group[i].sender.address.clone());
+        if names.insert(key.clone(), group[i].sender.display_name.clone()).is_none() {
+            wanted.push(key);
+        }
+    }
+    let mut found = select_identities(conn, &wanted).await?;
+    let missing: Vec<&IdentityKey> = wanted.iter().filter(|k| !found.contains_key(*k)).collect();
+    if !missing.is_empty() {
+        let contact_ids: Vec<ContactId> = missing.iter().map(|_| ContactId::new()).collect();
+        let identity_ids: Vec<uuid::Uuid> = missing.iter().map(|_| uuid::Uuid::now_v7()).collect();
+        let channels: Vec<ChannelId> = missing.iter().map(|k| k.0).collect();
+        let addresses: Vec<&str> = missing.iter().map(|k| k.1.as_str()).collect();
+        let display: Vec<Option<String>> = missing
+            .iter()
+            .map(|k| names.get(*k).cloned().flatten())
+            .collect();
+        // Insert the identity first; only identities that really got inserted get a contact, so a
+        // concurrent node creating the same identity leaves no orphan contact behind.
+        sqlx::query(
+            "WITH input AS ( \
+               SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[]) \
+                 AS t(contact_id, identity_id, channel_id, address, display_name)), \
+             ins AS ( \
+               INSERT INTO contact_identities (id, tenant_id, contact_id, channel_id, address) \
+               SELECT identity_id, $1, contact_id, channel_id, address FROM input \
+               ON CONFLICT (channel_id, address) DO NOTHING RETURNING contact_id) \
+             INSERT INTO contacts (id, tenant_id, display_name) \
+             SELECT i.contact_id, $1, i.display_name FROM input i JOIN ins USING (contact_id)",
+        )
+        .bind(tenant)
+        .bind(&contact_ids)
+        .bind(&identity_ids)
+        .bind(&channels)
+        .bind(&addresses)
+        .bind(&display)
+        .execute(&mut *conn)
+        .await?;
+        let again: Vec<IdentityKey> = missing.into_iter().cloned().collect();
+        found.extend(select_identities(conn, &again).await?);
+    }
+    Ok(found)
+}
+
+async fn select_identities(
+    conn: &mut PgConnection,
+    keys: &[IdentityKey],
+) -> Result<HashMap<IdentityKey, ContactId>, sqlx::Error> {
+    let channels: Vec<ChannelId> = keys.iter().map(|k| k.0).collect();
+    let addresses: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+    let rows: Vec<(ChannelId, String, ContactId)> = sqlx::query_as(
+        "SELECT ci.channel_id, ci.address, ci.contact_id FROM contact_identities ci \
+         JOIN unnest($1::uuid[], $2::text[]) AS k(channel_id, address) \
+           ON ci.channel_id = k.channel_id AND ci.address = k.address",
+    )
+    .bind(&channels)
+    .bind(&addresses)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(c, a, id)| ((c, a), id)).collect())
+}
+
+/// A conversation locked for this batch, with the seq it had.
+#[derive(Debug, Clone, Copy)]
+struct LockedConversation {
+    id: ConversationId,
+    last_seq: i64,
+}
+
+type ConversationKey = (ChannelId, ContactId);
+
+/// Find (locking, in id order) or open the active conversation of each contact on its channel.
+async fn resolve_conversations(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    group: &[&Inbound],
+    fresh: &[usize],
+    contacts: &HashMap<IdentityKey, ContactId>,
+) -> Result<HashMap<ConversationKey, LockedConversation>, sqlx::Error> {
+    let mut wanted: Vec<ConversationKey> = Vec::new();
+    let mut seen = HashSet::new();
+    for &i in fresh {
+        let ident = (group[i].channel_id, group[i].sender.address.clone());
+        if let Some(&contact) = contacts.get(&ident) {
+            if seen.insert((group[i].channel_id, contact)) {
+                wanted.push((group[i].channel_id, contact));
+            }
+        }
+    }
+    let mut found = lock_active_conversations(conn, &wanted).await?;
+    let missing: Vec<ConversationKey> = wanted
+        .iter()
+        .filter(|k| !found.contains_key(*k))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        let ids: Vec<ConversationId> = missing.iter().map(|_| ConversationId::new()).collect();
+        let channels: Vec<ChannelId> = missing.iter().map(|k| k.0).collect();
+        let contact_ids: Vec<ContactId> = missing.iter().map(|k| k.1).collect();
+        sqlx::query(
+            "INSERT INTO conversations (id, tenant_id, channel_id, contact_id) \
+             SELECT id, $1, channel_id, contact_id \
+             FROM unnest($2::uuid[], $3::uuid[], $4::uuid[]) AS t(id, channel_id, contact_id) \
+             ON CONFLICT (channel_id, contact_id) WHERE status <> 'closed' DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(&ids)
+        .bind(&channels)
+        .bind(&contact_ids)
+        .execute(&mut *conn)
+        .await?;
+        found.extend(lock_active_conversations(conn, &missing).await?);
+    }
+    Ok(found)
+}
+
+async fn lock_active_conversations(
+    conn: &mut PgConnection,
+    keys: &[ConversationKey],
+) -> Result<HashMap<ConversationKey, LockedConversation>, sqlx::Error> {
+    let channels: Vec<ChannelId> = keys.iter().map(|k| k.0).collect();
+    let contacts: Vec<ContactId> = keys.iter().map(|k| k.1).collect();
+    let rows: Vec<(ConversationId, ChannelId, ContactId, i64)> = sqlx::query_as(
+        "SELECT c.id, c.channel_id, c.contact_id, c.last_seq FROM conversations c \
+         JOIN unnest($1::uuid[], $2::uuid[]) AS k(channel_id, contact_id) \
+           ON c.channel_id = k.channel_id AND c.contact_id = k.contact_id \
+         WHERE c.status <> 'closed' ORDER BY c.id FOR UPDATE OF c",
+    )
+    .bind(&channels)
+    .bind(&contacts)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, channel, contact, last_seq)| {
+            ((channel, contact), LockedConversation { id, last_seq })
+        })
+        .collect())
+}
+
+struct Planned {
+    index: usize,
+    external_id: String,
+    view: MessageView,
+}
+
+/// Assign ids and sequence numbers in arrival order.
+fn plan_messages(
+    group: &[&Inbound],
+    fresh: &[usize],
+    contacts: &HashMap<IdentityKey, ContactId>,
+    conversations: &HashMap<ConversationKey, LockedConversation>,
+) -> Vec<Planned> {
+    let mut next_seq: HashMap<ConversationId, i64> = HashMap::new();
+    let mut planned = Vec::with_capacity(fresh.len());
+    let now: DateTime<Utc> = Utc::now();
+    for &i in fresh {
+        let inbound = group[i];
+        let identity = (inbound.channel_id, inbound.sender.address.clone());
+        let Some(conv) = contacts
+            .get(&identity)
+            .and_then(|contact| conversations.get(&(inbound.channel_id, *contact)))
+        else {
+            continue;
+        };
+        let seq = next_seq.entry(conv.id).or_insert(conv.last_seq);
+        *seq += 1;
+        planned.push(Planned {
+            index: i,
+            external_id: inbound.external_id.clone(),
+            view: MessageView {
+                id: MessageId::new(),
+                conversation_id: conv.id,
+                seq: *seq,
+                direction: "inbound".into(),
+                author_kind: "contact".into(),
+                author_agent_id: None,
+                body: inbound.body.clone(),
+                content: inbound.content.clone(),
+                delivery_status: "received".into(),
+                created_at: now,
+            },
+        });
+    }
+    planned
+}
+
+async fn insert_messages(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    planned: &[Planned],
+) -> Result<HashSet<MessageId>, sqlx::Error> {
+    let ids: Vec<MessageId> = planned.iter().map(|p| p.view.id).collect();
+    let convs: Vec<ConversationId> = planned.iter().map(|p| p.view.conversation_id).collect();
+    let seqs: Vec<i64> = planned.iter().map(|p| p.view.seq).collect();
+    let bodies: Vec<&str> = planned.iter().map(|p| p.view.body.as_str()).collect();
+    let contents: Vec<Value> = planned.iter().map(|p| p.view.content.clone()).collect();
+    let externals: Vec<&str> = planned.iter().map(|p| p.external_id.as_str()).collect();
+    let created: Vec<DateTime<Utc>> = planned.iter().map(|p| p.view.created_at).collect();
+    let inserted: Vec<MessageId> = sqlx::query_scalar(
+        "INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, author_kind, \
+                               body, content, external_id, delivery_status, created_at) \
+         SELECT t.id, $1, t.conversation_id, c.channel_id, t.seq, 'inbound', 'contact', \
+                t.body, t.content, t.external_id, 'received', t.created_at \
+         FROM unnest($2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::jsonb[], $7::text[], $8::timestamptz[]) \
+              AS t(id, conversation_id, seq, body, content, external_id, created_at) \
+         JOIN conversations c ON c.id = t.conversation_id \
+         ON CONFLICT (channel_id, external_id) WHERE external_id IS NOT NULL DO NOTHING \
+         RETURNING id",
+    )
+    .bind(tenant)
+    .bind(&ids)
+    .bind(&convs)
+    .bind(&seqs)
+    .bind(&bodies)
+    .bind(&contents)
+    .bind(&externals)
+    .bind(&created)
+    .fetch_all(&mut *conn)
+    .await?;
+    // Advance each conversation's sequence to the highest number handed out.
+    let mut top: HashMap<ConversationId, i64> = HashMap::new();
+    for p in planned {
+        let entry = top.entry(p.view.conversation_id).or_insert(p.view.seq);
+        *entry = (*entry).max(p.view.seq);
+    }
+    let (conv_ids, last): (Vec<ConversationId>, Vec<i64>) = top.into_iter().unzip();
+    sqlx::query(
+        "UPDATE conversations c SET last_seq = t.last_seq, last_message_at = now(), updated_at = now() \
+         FROM unnest($1::uuid[], $2::int8[]) AS t(id, last_seq) WHERE c.id = t.id",
+    )
+    .bind(&conv_ids)
+    .bind(&last)
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.into_iter().collect())
+}
+
+async fn enqueue_turns(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    planned: &[Planned],
+    inserted: &HashSet<MessageId>,
+) -> Result<(), sqlx::Error> {
+    let (payloads, keys): (Vec<Value>, Vec<ConversationId>) = planned
+        .iter()
+        .filter(|p| inserted.contains(&p.view.id))
+        .map(|p| {
+            (
+                json!({ "message_id": p.view.id, "conversation_id": p.view.conversation_id }),
+                p.view.conversation_id,
+            )
+        })
+        .unzip();
+    crate::jobs::enqueue_many(conn, tenant, JobKind::AgentTurn, &payloads, &keys).await
+}

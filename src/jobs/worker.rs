@@ -1,0 +1,154 @@
+//! Worker loops: claim a batch, hand each kind's jobs to its handler, record failures.
+//! A loop sleeps only when it found nothing; ingest wakes it through a [`Notify`] so a new job
+//! starts within milliseconds, and a poll interval catches jobs enqueued by other nodes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{backoff, claim, fail, ClaimedJob};
+use crate::config::JobSettings;
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth retrying (database hiccup, provider 5xx...).
+    #[error("{0}")]
+    Retryable(String),
+    /// Retrying cannot help: dead-letter now.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Runs the jobs of one kind.
+#[async_trait::async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    /// The kind name it handles.
+    fn kind(&self) -> &'static str;
+    /// Run a batch. Successful jobs must be completed with `jobs::complete` inside the transaction
+    /// that applies their effects. Returns the failed jobs.
+    async fn run(&self, jobs: Vec<ClaimedJob>, worker: &str) -> Vec<(i64, JobError)>;
+}
+
+/// The worker loops of one process.
+pub struct WorkerPool;
+
+struct Loop {
+    system: PgPool,
+    handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+    settings: JobSettings,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+    name: String,
+}
+
+impl WorkerPool {
+    /// Start `settings.workers` loops. They finish their current batch and exit when `stop` fires.
+    pub fn start(
+        system: PgPool,
+        handlers: Vec<Arc<dyn JobHandler>>,
+        settings: JobSettings,
+        wake: Arc<Notify>,
+        stop: CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
+        let handlers: HashMap<&'static str, Arc<dyn JobHandler>> =
+            handlers.into_iter().map(|h| (h.kind(), h)).collect();
+        let node = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().to_string()[..8]);
+        (0..settings.workers)
+            .map(|n| {
+                let worker = Loop {
+                    system: system.clone(),
+                    handlers: handlers.clone(),
+                    settings: settings.clone(),
+                    wake: wake.clone(),
+                    stop: stop.clone(),
+                    name: format!("{node}-{n}"),
+                };
+                tokio::spawn(worker.run())
+            })
+            .collect()
+    }
+}
+
+impl Loop {
+    async fn run(self) {
+        let kinds: Vec<&str> = self.handlers.keys().copied().collect();
+        let lease = Duration::from_secs(self.settings.lease_secs.max(1));
+        let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
+        while !self.stop.is_cancelled() {
+            match claim(&self.system, &kinds, self.settings.batch_size, lease, &self.name).await {
+                Ok(jobs) if !jobs.is_empty() => {
+                    metrics::counter!("jobs_claimed_total").increment(jobs.len() as u64);
+                    self.process(jobs).await;
+                    // Finishing may have unblocked a conversation's next job: look again at once,
+                    // and let a sleeping sibling look too.
+                    self.wake.notify_one();
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "claiming jobs failed"),
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = self.stop.cancelled() => break,
+            }
+        }
+    }
+
+    async fn process(&self, jobs: Vec<ClaimedJob>) {
+        let mut by_kind: HashMap<String, Vec<ClaimedJob>> = HashMap::new();
+        for job in jobs {
+            by_kind.entry(job.kind.clone()).or_default().push(job);
+        }
+        for (kind, jobs) in by_kind {
+            let attempts: HashMap<i64, i32> = jobs.iter().map(|j| (j.id, j.attempts)).collect();
+            let failures = match self.handlers.get(kind.as_str()) {
+                Some(handler) => handler.run(jobs, &self.name).await,
+                None => jobs
+                    .iter()
+                    .map(|j| (j.id, JobError::Permanent(format!("no handler for kind {kind}"))))
+                    .collect(),
+            };
+            for (id, error) in failures {
+                self.record_failure(id, attempts.get(&id).copied().unwrap_or(1), error)
+                    .await;
+            }
+        }
+    }
+
+    async fn record_failure(&self, id: i64, attempt: i32, error: JobError) {
+        let delay = match &error {
+            JobError::Retryable(_) => backoff(
+                attempt,
+                Duration::from_millis(self.settings.backoff_base_ms),
+                Duration::from_millis(self.settings.backoff_max_ms),
+            ),
+            JobError::Permanent(_) => Duration::ZERO,
+        };
+        let message = error.to_string();
+        if let JobError::Permanent(_) = error {
+            // Use up the attempts so `fail` dead-letters it.
+            let _ = sqlx::query("UPDATE jobs SET attempts = max_attempts WHERE id = $1")
+                .bind(id)
+                .execute(&self.system)
+                .await;
+        }
+        match fail(&self.system, id, &self.name, &message, delay).await {
+            Ok(true) => {
+                metrics::counter!("jobs_dead_total").increment(1);
+                tracing::error!(job = id, error = %message, "job dead-lettered");
+            }
+            Ok(false) => {
+                metrics::counter!("jobs_failed_total").increment(1);
+                tracing::warn!(job = id, error = %message, ?delay, "job failed; will retry");
+            }
+            Err(db) => tracing::error!(job = id, error = %db, "recording job failure failed"),
+        }
+    }
+}

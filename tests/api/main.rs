@@ -1,0 +1,13 @@
+//! Integration tests: the real server on port 0, real PostgreSQL (a fresh database per test),
+//! real Redis where named, real WebSocket clients.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_input;
+mod health;
+mod isolation;
+mod jobs_queue;
+mod multi_node;
+mod tenants_api;
+mod webchat;

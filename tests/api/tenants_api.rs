@@ -1,0 +1,97 @@
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::common::spawn_app;
+
+#[sqlx::test]
+async fn an_admin_creates_a_tenant_whose_key_then_works(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let created = app
+        .http
+        .post(app.url("/api/v1/tenants"))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({"slug": "acme-plumbing", "name": "Acme Plumbing", "timezone": "America/New_York"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    let body: Value = created.json().await.expect("json");
+    let key = body["api_key"].as_str().expect("key").to_owned();
+    let me: Value = app.get("/api/v1/tenant", &key).await.json().await.expect("json");
+    assert_eq!(me["slug"], "acme-plumbing");
+    assert_eq!(me["timezone"], "America/New_York");
+
+    let again = app
+        .http
+        .post(app.url("/api/v1/tenants"))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({"slug": "acme-plumbing", "name": "Other"}))
+        .send()
+        .await
+        .expect("create again");
+    assert_eq!(again.status(), 409);
+    let err: Value = again.json().await.expect("json");
+    assert_eq!(err["error"]["code"], "slug_taken");
+}
+
+#[sqlx::test]
+async fn tenant_keys_cannot_administer_and_admin_keys_have_no_tenant(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let as_tenant = app
+        .http
+        .post(app.url("/api/v1/tenants"))
+        .bearer_auth(&app.api_key)
+        .json(&json!({"slug": "sneaky", "name": "Sneaky"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(as_tenant.status(), 403);
+    let as_admin = app.get("/api/v1/conversations", &app.admin_key).await;
+    assert_eq!(as_admin.status(), 403);
+}
+
+#[sqlx::test]
+async fn channels_are_created_listed_updated_and_deleted(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let created: Value = app
+        .http
+        .post(app.url("/api/v1/channels"))
+        .bearer_auth(&app.api_key)
+        .json(&json!({"kind": "webchat", "name": "Second site", "settings": {"flow": "dental_demo"}, "secrets": {"token": "s3cret"}}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert!(created["public_key"].as_str().expect("key").starts_with("wc_"));
+    assert!(created.get("secrets").is_none(), "secrets are never returned");
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT secrets FROM channels WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&app.db.system)
+        .await
+        .expect("row");
+    assert!(!String::from_utf8_lossy(&stored).contains("s3cret"), "secrets are encrypted at rest");
+
+    let list: Value = app.get("/api/v1/channels", &app.api_key).await.json().await.expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(2));
+    let patched = app
+        .http
+        .patch(app.url(&format!("/api/v1/channels/{id}")))
+        .bearer_auth(&app.api_key)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200);
+    let deleted = app
+        .http
+        .delete(app.url(&format!("/api/v1/channels/{id}")))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(app.get(&format!("/api/v1/channels/{id}"), &app.api_key).await.status(), 404);
+}

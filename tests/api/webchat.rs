@@ -1,0 +1,154 @@
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::common::{spawn_app, Visitor};
+
+#[sqlx::test]
+async fn a_visitor_is_greeted_and_offered_choices_live(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut visitor = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    assert!(visitor.token.starts_with("vt_"));
+    visitor.say("c-1", "hello").await;
+    let ack = visitor.next_of("ack").await;
+    assert_eq!(ack["client_id"], "c-1");
+    assert_eq!(ack["duplicate"], false);
+    let replies = visitor.outbound(2).await;
+    let all: String = replies.iter().map(|m| m["text"].as_str().unwrap_or("").to_lowercase()).collect();
+    assert!(all.contains("smile dental"), "greets with the business name: {all}");
+    let options = replies[1]["options"].as_array().expect("options");
+    let labels: Vec<&str> = options.iter().filter_map(|o| o["label"].as_str()).collect();
+    assert_eq!(labels, ["Book an appointment", "Ask a question", "Talk to a person"]);
+}
+
+#[sqlx::test]
+async fn the_demo_flow_books_through_choices_and_slots(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut v = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    v.say("m1", "hi").await;
+    v.outbound(2).await;
+    v.say("m2", "apointment").await; // misspelled choice
+    let ask_name = v.outbound(1).await;
+    assert!(ask_name[0]["text"].as_str().unwrap_or("").to_lowercase().contains("name"));
+    v.say("m3", "Ada Lovelace").await;
+    v.outbound(1).await;
+    v.say("m4", "not-an-email").await;
+    let retry = v.outbound(1).await;
+    assert!(retry[0]["text"].as_str().unwrap_or("").contains('@') || retry[0]["text"].as_str().unwrap_or("").to_lowercase().contains("email"));
+    v.say("m5", "ada@example.com").await;
+    v.outbound(1).await;
+    v.say("m6", "tomorrow").await;
+    let done = v.outbound(1).await;
+    assert!(done[0]["text"].as_str().unwrap_or("").contains("Ada"), "confirmation names the visitor: {done:?}");
+
+    app.settle().await;
+    let conv = v.conversation_id.clone();
+    let list: Value = app.get("/api/v1/conversations", &app.api_key).await.json().await.expect("json");
+    let first = &list["data"][0];
+    if let Some(conv) = conv {
+        assert_eq!(first["id"], conv);
+    }
+    assert_eq!(first["flow_state"]["slots"]["email"], "ada@example.com");
+    assert_eq!(first["flow_state"]["slots"]["name"], "Ada Lovelace");
+}
+
+#[sqlx::test]
+async fn history_is_replayed_after_reconnect_without_duplicates(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut first = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    first.say("a1", "hello").await;
+    first.outbound(2).await;
+    let token = first.token.clone();
+    drop(first);
+
+    // A reload: same token, nothing seen yet → the whole history, in order.
+    let mut reload = Visitor::connect(&app.ws_url, &app.webchat_key, Some(&token), None).await;
+    assert!(reload.conversation_id.is_some());
+    let mut seqs = Vec::new();
+    for _ in 0..3 {
+        let m = reload.next_of("message").await;
+        seqs.push(m["message"]["seq"].as_i64().expect("seq"));
+    }
+    assert_eq!(seqs, [1, 2, 3]);
+
+    // A network drop after seeing seq 2: only seq 3 comes back, then live traffic.
+    let mut resumed = Visitor::connect(&app.ws_url, &app.webchat_key, Some(&token), Some(2)).await;
+    let m = resumed.next_of("message").await;
+    assert_eq!(m["message"]["seq"], 3);
+    resumed.say("a2", "3").await; // "talk to a person" by number
+    let frames = resumed.outbound(1).await;
+    assert!(frames[0]["seq"].as_i64().expect("seq") > 4);
+}
+
+#[sqlx::test]
+async fn the_same_message_delivered_three_times_is_stored_once_and_answered_once(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut v = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    // Three deliveries of one message: twice on this socket, once on a second socket (a retry
+    // after a reconnect).
+    v.say("same-id", "hello").await;
+    v.say("same-id", "hello").await;
+    let mut other = Visitor::connect(&app.ws_url, &app.webchat_key, Some(&v.token.clone()), None).await;
+    other.say("same-id", "hello").await;
+    let a1 = v.next_of("ack").await;
+    let a2 = v.next_of("ack").await;
+    let a3 = other.next_of("ack").await;
+    assert_eq!(a1["message_id"], a2["message_id"]);
+    assert_eq!(a1["message_id"], a3["message_id"]);
+    let dup: Vec<bool> = [&a1, &a2, &a3].iter().map(|a| a["duplicate"].as_bool().unwrap_or(false)).collect();
+    assert_eq!(dup.iter().filter(|d| !**d).count(), 1, "exactly one delivery is new: {dup:?}");
+
+    app.settle().await;
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT direction, count(*) FROM messages GROUP BY direction ORDER BY direction",
+    )
+    .fetch_all(&app.db.system)
+    .await
+    .expect("counts");
+    assert_eq!(counts, [("inbound".to_string(), 1), ("outbound".to_string(), 2)]);
+}
+
+#[sqlx::test]
+async fn concurrent_visitors_each_get_their_own_conversation(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (url, key) = (app.ws_url.clone(), app.webchat_key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut v = Visitor::connect(&url, &key, None, None).await;
+            v.say(&format!("v{i}"), "hello").await;
+            v.outbound(2).await;
+        }));
+    }
+    for t in tasks {
+        t.await.expect("visitor task");
+    }
+    app.settle().await;
+    let (conversations, outbound): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages WHERE direction = 'outbound')",
+    )
+    .fetch_one(&app.db.system)
+    .await
+    .expect("counts");
+    assert_eq!((conversations, outbound), (20, 40));
+}
+
+#[sqlx::test]
+async fn a_handed_off_conversation_gets_no_more_bot_replies(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut v = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    v.say("h1", "hello").await;
+    v.outbound(2).await;
+    v.say("h2", "talk to a person").await;
+    v.outbound(1).await;
+    app.settle().await;
+    v.say("h3", "are you there?").await;
+    v.next_of("ack").await;
+    app.settle().await;
+    let (status, owner, bot_messages): (String, String, i64) = sqlx::query_as(
+        "SELECT c.status, c.owner_kind, (SELECT count(*) FROM messages WHERE author_kind = 'bot') FROM conversations c",
+    )
+    .fetch_one(&app.db.system)
+    .await
+    .expect("row");
+    assert_eq!((status.as_str(), owner.as_str(), bot_messages), ("handoff", "none", 3));
+}
