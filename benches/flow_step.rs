@@ -67,21 +67,43 @@ fn benches(c: &mut Criterion) {
     let start = initial_state(&fx.flow);
     let hello = TurnInput::Text("hello".to_string());
     let after_hello = fx.turn(&start, "hello");
-    assert_eq!(after_hello.state, "main_menu", "first turn should wait at main_menu");
+    assert_eq!(
+        after_hello.state, "main_menu",
+        "first turn should wait at main_menu"
+    );
 
     // Sanity checks so the benchmarks measure the intended paths.
     let typo = TurnInput::Text("apointment".to_string());
     let picked = step(&fx.flow, &after_hello, &typo, &ctx).expect("step on typo");
-    assert_eq!(picked.state.state, "ask_name", "\"apointment\" should pick booking");
-    let done = BOOKING.iter().fold(after_hello.clone(), |s, t| fx.turn(&s, t));
+    assert_eq!(
+        picked.state.state, "ask_name",
+        "\"apointment\" should pick booking"
+    );
+    let done = BOOKING
+        .iter()
+        .fold(after_hello.clone(), |s, t| fx.turn(&s, t));
     assert_eq!(done.state, "done", "booking should reach the end state");
 
     c.bench_function("first_turn", |b| {
-        b.iter(|| step(black_box(&fx.flow), black_box(&start), black_box(&hello), &ctx))
+        b.iter(|| {
+            step(
+                black_box(&fx.flow),
+                black_box(&start),
+                black_box(&hello),
+                &ctx,
+            )
+        })
     });
 
     c.bench_function("choice_by_typo", |b| {
-        b.iter(|| step(black_box(&fx.flow), black_box(&after_hello), black_box(&typo), &ctx))
+        b.iter(|| {
+            step(
+                black_box(&fx.flow),
+                black_box(&after_hello),
+                black_box(&typo),
+                &ctx,
+            )
+        })
     });
 
     let inputs: Vec<TurnInput> = std::iter::once("hello")
@@ -92,8 +114,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let mut state = initial_state(black_box(&fx.flow));
             for input in &inputs {
-                let outcome = step(&fx.flow, &state, black_box(input), &ctx)
-                    .expect("booking step");
+                let outcome = step(&fx.flow, &state, black_box(input), &ctx).expect("booking step");
                 state = outcome.state;
             }
             black_box(state)

@@ -120,7 +120,11 @@ impl App {
             metrics: crate::telemetry::prometheus(),
             stop,
         };
-        Ok(Self { listener, state, tasks })
+        Ok(Self {
+            listener,
+            state,
+            tasks,
+        })
     }
 
     /// The bound port.
@@ -147,7 +151,10 @@ impl App {
         tracing::info!("http server stopped; draining ingest and workers");
         let drain = futures::future::join_all(self.tasks);
         if tokio::time::timeout(grace, drain).await.is_err() {
-            tracing::warn!(?grace, "shutdown grace period elapsed with work still running");
+            tracing::warn!(
+                ?grace,
+                "shutdown grace period elapsed with work still running"
+            );
         }
         Ok(())
     }

@@ -162,14 +162,27 @@ async fn demo(settings: Settings) -> anyhow::Result<()> {
     let seed = crate::demo::seed(&db).await?;
     let app = App::build_with_db(settings.clone(), db).await?;
     let base = public_base(&settings, app.port());
-    println!("\nSwitchboard demo is running: Smile Dental (tenant '{}')\n", crate::demo::DEMO_SLUG);
-    println!("  Demo site with the chat widget:  {base}/demo/{}", seed.webchat_key);
+    println!(
+        "\nSwitchboard demo is running: Smile Dental (tenant '{}')\n",
+        crate::demo::DEMO_SLUG
+    );
+    println!(
+        "  Demo site with the chat widget:  {base}/demo/{}",
+        seed.webchat_key
+    );
     println!("  Widget embed snippet:            <script src=\"{base}/widget.js\" data-channel-key=\"{}\" async></script>", seed.webchat_key);
     println!("  API (OpenAPI document):          {base}/api/v1/openapi.json");
     println!("  Tenant API key (shown once):     {}", seed.api_key);
     println!("  Admin API key (shown once):      {}", seed.admin_key);
-    println!("  Agent login:                     {} / {}", crate::demo::DEMO_AGENT_EMAIL, seed.agent_password);
-    println!("  Try: curl -H 'Authorization: Bearer {}' {base}/api/v1/conversations\n", seed.api_key);
+    println!(
+        "  Agent login:                     {} / {}",
+        crate::demo::DEMO_AGENT_EMAIL,
+        seed.agent_password
+    );
+    println!(
+        "  Try: curl -H 'Authorization: Bearer {}' {base}/api/v1/conversations\n",
+        seed.api_key
+    );
     println!("Press Ctrl-C to stop.");
     app.run_until_stopped(true).await
 }
@@ -189,9 +202,19 @@ fn public_base(settings: &Settings, port: u16) -> String {
 async fn tenant(settings: Settings, cmd: TenantCommand) -> anyhow::Result<()> {
     let db = crate::db::connect(&settings.database).await?;
     match cmd {
-        TenantCommand::Create { slug, name, timezone } => {
-            anyhow::ensure!(crate::tenants::api::valid_slug(&slug), "slug must be 2-63 characters of lowercase letters, digits and dashes");
-            anyhow::ensure!(timezone.parse::<chrono_tz::Tz>().is_ok(), "unknown time zone {timezone:?}");
+        TenantCommand::Create {
+            slug,
+            name,
+            timezone,
+        } => {
+            anyhow::ensure!(
+                crate::tenants::api::valid_slug(&slug),
+                "slug must be 2-63 characters of lowercase letters, digits and dashes"
+            );
+            anyhow::ensure!(
+                timezone.parse::<chrono_tz::Tz>().is_ok(),
+                "unknown time zone {timezone:?}"
+            );
             let t = tenants_db::create(&db.system, &slug, &name, &timezone).await?;
             println!("created tenant {} ({})", t.slug, t.id);
         }
@@ -206,7 +229,11 @@ async fn tenant(settings: Settings, cmd: TenantCommand) -> anyhow::Result<()> {
 
 async fn api_key(settings: Settings, cmd: ApiKeyCommand) -> anyhow::Result<()> {
     let db = crate::db::connect(&settings.database).await?;
-    let ApiKeyCommand::Create { tenant, admin, name } = cmd;
+    let ApiKeyCommand::Create {
+        tenant,
+        admin,
+        name,
+    } = cmd;
     let key = if admin {
         api_keys::create(&db.system, None, &name, &[api_keys::SCOPE_ADMIN]).await?
     } else {
@@ -226,8 +253,17 @@ async fn api_key(settings: Settings, cmd: ApiKeyCommand) -> anyhow::Result<()> {
 
 async fn agent(settings: Settings, cmd: AgentCommand) -> anyhow::Result<()> {
     let db = crate::db::connect(&settings.database).await?;
-    let AgentCommand::Create { tenant, email, name, role, password } = cmd;
-    anyhow::ensure!(role == "admin" || role == "agent", "role must be admin or agent");
+    let AgentCommand::Create {
+        tenant,
+        email,
+        name,
+        role,
+        password,
+    } = cmd;
+    anyhow::ensure!(
+        role == "admin" || role == "agent",
+        "role must be admin or agent"
+    );
     let t = tenants_db::by_slug(&db.system, &tenant)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no tenant with slug {tenant:?}"))?;
@@ -261,7 +297,11 @@ fn flow_validate(settings: &Settings, file: &std::path::Path) -> anyhow::Result<
                 failed |= p.severity == crate::agent::validate::Severity::Error;
                 println!("{}: {p}", file.display());
             }
-            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

@@ -37,7 +37,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<DemoSeed> {
         Some(t) => t,
         None => tenants_db::create(&db.system, DEMO_SLUG, "Smile Dental", "Europe/London").await?,
     };
-    let admin_key = api_keys::create(&db.system, None, "demo admin", &[api_keys::SCOPE_ADMIN]).await?;
+    let admin_key =
+        api_keys::create(&db.system, None, "demo admin", &[api_keys::SCOPE_ADMIN]).await?;
     let mut tx = db.tenant_tx(tenant.id).await?;
     let existing = channels_db::list(&mut tx)
         .await?
@@ -47,18 +48,33 @@ pub async fn seed(db: &Db) -> anyhow::Result<DemoSeed> {
         Some(c) => c,
         None => {
             let settings = json!({ "flow": "dental_demo" });
-            channels_db::insert(&mut tx, tenant.id, ChannelKind::Webchat, "Website chat", &settings, None)
-                .await?
+            channels_db::insert(
+                &mut tx,
+                tenant.id,
+                ChannelKind::Webchat,
+                "Website chat",
+                &settings,
+                None,
+            )
+            .await?
         }
     };
-    let api_key = api_keys::create(&mut *tx, Some(tenant.id), "demo", &[api_keys::SCOPE_TENANT]).await?;
+    let api_key =
+        api_keys::create(&mut *tx, Some(tenant.id), "demo", &[api_keys::SCOPE_TENANT]).await?;
     let agent_password: String = rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(16)
         .map(char::from)
         .collect();
-    agents::upsert(&mut tx, tenant.id, DEMO_AGENT_EMAIL, "Dana (front desk)", &agent_password, "admin")
-        .await?;
+    agents::upsert(
+        &mut tx,
+        tenant.id,
+        DEMO_AGENT_EMAIL,
+        "Dana (front desk)",
+        &agent_password,
+        "admin",
+    )
+    .await?;
     tx.commit().await?;
     Ok(DemoSeed {
         tenant_id: tenant.id,

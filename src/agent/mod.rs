@@ -35,7 +35,7 @@ pub use machine::{
 };
 pub use matching::{match_index, match_option};
 pub use prompts::{PromptError, Prompts};
-pub use slots::{normalize_slot, SlotError, SlotRules, SlotType};
-pub use validate::{check, validate, FlowProblem, Severity};
 pub use registry::{CompiledFlow, FlowRegistry};
+pub use slots::{normalize_slot, SlotError, SlotRules, SlotType};
 pub use turns::AgentTurns;
+pub use validate::{check, validate, FlowProblem, Severity};

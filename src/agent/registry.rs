@@ -83,7 +83,10 @@ impl FlowRegistry {
         })?;
         for entry in entries.flatten() {
             let path = entry.path();
-            if !matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            if !matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
                 continue;
             }
             let source = std::fs::read_to_string(&path).map_err(|source| RegistryError::Io {
@@ -93,7 +96,11 @@ impl FlowRegistry {
             let compiled = compile(&base_prompts, &source, 0)?;
             builtin.insert(compiled.key.clone(), Arc::new(compiled));
         }
-        Ok(Self { base_prompts, builtin, cache: RwLock::new(HashMap::new()) })
+        Ok(Self {
+            base_prompts,
+            builtin,
+            cache: RwLock::new(HashMap::new()),
+        })
     }
 
     /// Names of the built-in flows.
@@ -124,7 +131,11 @@ impl FlowRegistry {
         .await?;
         match version {
             Some(v) => self.version(conn, tenant, key, v).await,
-            None => self.builtin.get(key).cloned().ok_or_else(|| RegistryError::Unknown(key.into())),
+            None => self
+                .builtin
+                .get(key)
+                .cloned()
+                .ok_or_else(|| RegistryError::Unknown(key.into())),
         }
     }
 
@@ -137,19 +148,27 @@ impl FlowRegistry {
         version: i32,
     ) -> Result<Arc<CompiledFlow>, RegistryError> {
         if version == 0 {
-            return self.builtin.get(key).cloned().ok_or_else(|| RegistryError::Unknown(key.into()));
+            return self
+                .builtin
+                .get(key)
+                .cloned()
+                .ok_or_else(|| RegistryError::Unknown(key.into()));
         }
         let cache_key = (tenant, key.to_owned(), version);
-        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&cache_key).cloned()) {
+        if let Some(hit) = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(&cache_key).cloned())
+        {
             return Ok(hit);
         }
-        let source: Option<String> = sqlx::query_scalar(
-            "SELECT source FROM flows WHERE flow_key = $1 AND version = $2",
-        )
-        .bind(key)
-        .bind(version)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let source: Option<String> =
+            sqlx::query_scalar("SELECT source FROM flows WHERE flow_key = $1 AND version = $2")
+                .bind(key)
+                .bind(version)
+                .fetch_optional(&mut *conn)
+                .await?;
         let source = source.ok_or_else(|| RegistryError::Unknown(format!("{key} v{version}")))?;
         let compiled = Arc::new(self.compile(&source, version)?);
         if let Ok(mut cache) = self.cache.write() {
@@ -164,10 +183,13 @@ fn compile(base: &Prompts, source: &str, version: i32) -> Result<CompiledFlow, R
         key: "(unparsed)".into(),
         message: e.to_string(),
     })?;
-    let prompts = base.clone().with_flow_texts(&flow).map_err(|e| RegistryError::Invalid {
-        key: flow.id.clone(),
-        message: e.to_string(),
-    })?;
+    let prompts = base
+        .clone()
+        .with_flow_texts(&flow)
+        .map_err(|e| RegistryError::Invalid {
+            key: flow.id.clone(),
+            message: e.to_string(),
+        })?;
     if let Err(problems) = validate(&flow, &|name| prompts.has(name)) {
         let errors: Vec<String> = problems
             .iter()
@@ -175,8 +197,16 @@ fn compile(base: &Prompts, source: &str, version: i32) -> Result<CompiledFlow, R
             .map(ToString::to_string)
             .collect();
         if !errors.is_empty() {
-            return Err(RegistryError::Invalid { key: flow.id.clone(), message: errors.join("; ") });
+            return Err(RegistryError::Invalid {
+                key: flow.id.clone(),
+                message: errors.join("; "),
+            });
         }
     }
-    Ok(CompiledFlow { key: flow.id.clone(), flow, prompts, version })
+    Ok(CompiledFlow {
+        key: flow.id.clone(),
+        flow,
+        prompts,
+        version,
+    })
 }

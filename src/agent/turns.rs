@@ -32,7 +32,12 @@ pub struct AgentTurns {
 impl AgentTurns {
     /// A handler over the given registry.
     pub fn new(db: Db, bus: Arc<dyn Bus>, flows: Arc<FlowRegistry>, default_flow: String) -> Self {
-        Self { db, bus, flows, default_flow }
+        Self {
+            db,
+            bus,
+            flows,
+            default_flow,
+        }
     }
 }
 
@@ -77,7 +82,8 @@ impl JobHandler for AgentTurns {
         let all_ids: Vec<i64> = by_tenant.values().flatten().map(|j| j.id).collect();
         match self.run_batch(&by_tenant, worker).await {
             Ok((failures, events)) => {
-                metrics::counter!("agent_turns_total").increment((all_ids.len() - failures.len()) as u64);
+                metrics::counter!("agent_turns_total")
+                    .increment((all_ids.len() - failures.len()) as u64);
                 publish_logged(&self.bus, events).await;
                 failures
             }
@@ -133,7 +139,10 @@ impl AgentTurns {
         for job in &jobs {
             match parse_payload(&job.payload) {
                 Some((conv, msg)) => inputs.push((job.id, conv, msg)),
-                None => failures.push((job.id, JobError::Permanent("malformed agent_turn payload".into()))),
+                None => failures.push((
+                    job.id,
+                    JobError::Permanent("malformed agent_turn payload".into()),
+                )),
             }
         }
         let conversations = lock_conversations(conn, &inputs).await?;
@@ -180,7 +189,11 @@ impl AgentTurns {
                 .map_err(|e| JobError::Permanent(format!("stored flow state unreadable: {e}")))?,
             _ => initial_state(&flow.flow),
         };
-        let ctx = StepContext { now, prompts: &flow.prompts, vars };
+        let ctx = StepContext {
+            now,
+            prompts: &flow.prompts,
+            vars,
+        };
         let outcome = step(&flow.flow, &state, &TurnInput::Text(text.to_owned()), &ctx)
             .map_err(|e| JobError::Permanent(format!("flow {} failed: {e}", flow.key)))?;
         let (status, owner_kind) = match outcome.state.status {
@@ -324,7 +337,9 @@ async fn write_results(
     .rows_affected();
     if updated != results.len() as u64 {
         // Rows are locked by this transaction, so a mismatch means a bug, not a race: abort.
-        return Err(sqlx::Error::Protocol("conversation version changed under lock".into()));
+        return Err(sqlx::Error::Protocol(
+            "conversation version changed under lock".into(),
+        ));
     }
     insert_replies(conn, tenant, results).await
 }

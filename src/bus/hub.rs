@@ -105,7 +105,11 @@ mod tests {
     #[tokio::test]
     async fn events_reach_conversation_and_tenant_subscribers_only() {
         let hub = Hub::new();
-        let (tenant, conv, other) = (TenantId::new(), ConversationId::new(), ConversationId::new());
+        let (tenant, conv, other) = (
+            TenantId::new(),
+            ConversationId::new(),
+            ConversationId::new(),
+        );
         let mut by_conv = hub.subscribe_conversation(conv);
         let mut by_other = hub.subscribe_conversation(other);
         let mut by_tenant = hub.subscribe_tenant(tenant);

@@ -20,11 +20,7 @@ pub struct RedisBus {
 
 impl RedisBus {
     /// Connect, and start the subscriber task feeding `hub` until `stop` fires.
-    pub async fn connect(
-        url: &str,
-        hub: Hub,
-        stop: CancellationToken,
-    ) -> Result<Self, BusError> {
+    pub async fn connect(url: &str, hub: Hub, stop: CancellationToken) -> Result<Self, BusError> {
         let client = redis::Client::open(url)?;
         let publisher = client.get_multiplexed_tokio_connection().await?;
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -46,7 +42,8 @@ impl Bus for RedisBus {
         }
         let mut pipe = redis::pipe();
         for event in &events {
-            pipe.publish(CHANNEL, serde_json::to_string(event)?).ignore();
+            pipe.publish(CHANNEL, serde_json::to_string(event)?)
+                .ignore();
         }
         let _: () = pipe.query_async(&mut conn).await?;
         Ok(())

@@ -15,7 +15,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/channels", get(list_channels).post(create_channel))
         .route(
             "/api/v1/channels/{id}",
-            get(get_channel).patch(update_channel).delete(delete_channel),
+            get(get_channel)
+                .patch(update_channel)
+                .delete(delete_channel),
         )
 }
 
@@ -50,7 +52,10 @@ pub struct UpdateChannel {
 
 fn check_settings(settings: &Value) -> Result<(), ApiError> {
     if !settings.is_object() {
-        return Err(ApiError::unprocessable("invalid_settings", "settings must be a JSON object"));
+        return Err(ApiError::unprocessable(
+            "invalid_settings",
+            "settings must be a JSON object",
+        ));
     }
     Ok(())
 }
@@ -65,7 +70,10 @@ pub async fn create_channel(
 ) -> Result<(StatusCode, Json<Channel>), ApiError> {
     let name = body.name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::unprocessable("invalid_name", "name must be 1-200 characters"));
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            "name must be 1-200 characters",
+        ));
     }
     let settings = body.settings.unwrap_or_else(|| serde_json::json!({}));
     check_settings(&settings)?;
@@ -103,7 +111,9 @@ pub async fn get_channel(
     ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<Json<Channel>, ApiError> {
     let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
-    let channel = db::get(&mut tx, id).await?.ok_or(ApiError::NotFound("channel"))?;
+    let channel = db::get(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound("channel"))?;
     tx.commit().await?;
     Ok(Json(channel))
 }
@@ -122,9 +132,15 @@ pub async fn update_channel(
         check_settings(settings)?;
     }
     let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
-    let channel = db::update(&mut tx, id, body.name.as_deref(), body.settings.as_ref(), body.enabled)
-        .await?
-        .ok_or(ApiError::NotFound("channel"))?;
+    let channel = db::update(
+        &mut tx,
+        id,
+        body.name.as_deref(),
+        body.settings.as_ref(),
+        body.enabled,
+    )
+    .await?
+    .ok_or(ApiError::NotFound("channel"))?;
     tx.commit().await?;
     state.channels.invalidate(&channel.public_key);
     Ok(Json(channel))

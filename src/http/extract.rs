@@ -31,7 +31,11 @@ fn presented_key(parts: &Parts) -> Option<&str> {
     if let Some(value) = parts.headers.get("x-api-key") {
         return value.to_str().ok();
     }
-    let auth = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let auth = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     auth.strip_prefix("Bearer ").map(str::trim)
 }
 
@@ -62,7 +66,9 @@ impl FromRequestParts<AppState> for AdminAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let key = principal(parts, state).await?;
         if !key.is_admin() {
-            return Err(ApiError::Forbidden("this endpoint needs an admin key".into()));
+            return Err(ApiError::Forbidden(
+                "this endpoint needs an admin key".into(),
+            ));
         }
         Ok(Self(key))
     }
@@ -89,11 +95,15 @@ impl From<JsonRejection> for ApiError {
             return ApiError::PayloadTooLarge(rejection.body_text());
         }
         match rejection {
-            JsonRejection::JsonDataError(e) => ApiError::unprocessable("invalid_body", e.body_text()),
+            JsonRejection::JsonDataError(e) => {
+                ApiError::unprocessable("invalid_body", e.body_text())
+            }
             JsonRejection::MissingJsonContentType(e) => {
                 ApiError::bad_request("unsupported_media_type", e.body_text())
             }
-            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("invalid_json", e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => {
+                ApiError::bad_request("invalid_json", e.body_text())
+            }
             other => ApiError::bad_request("invalid_body", other.body_text()),
         }
     }

@@ -15,11 +15,10 @@ pub async fn healthz() -> impl IntoResponse {
 /// `GET /readyz`
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Result<Option<i64>, _> = sqlx::query_scalar(
-        "SELECT max(version) FROM _sqlx_migrations WHERE success",
-    )
-    .fetch_one(&state.db.system)
-    .await;
+    let applied: Result<Option<i64>, _> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&state.db.system)
+            .await;
     match applied {
         Ok(Some(v)) if v >= latest => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Ok(_) => (
@@ -44,12 +43,23 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             .await
             .unwrap_or_default();
     for status in ["queued", "running", "dead"] {
-        let n = counts.iter().find(|(s, _)| s == status).map(|(_, n)| *n).unwrap_or(0);
+        let n = counts
+            .iter()
+            .find(|(s, _)| s == status)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
         metrics::gauge!("jobs", "status" => status).set(n as f64);
     }
-    let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         body,
     )
 }

@@ -45,7 +45,9 @@ impl Modify for ApiKeyAuth {
 
 /// The document as pretty JSON.
 pub fn document() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into())
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into())
 }
 
 /// `GET /api/v1/openapi.json`

@@ -40,10 +40,16 @@ pub async fn list_conversations(
 ) -> Result<Json<Page<ConversationView>>, ApiError> {
     if let Some(status) = filter.status.as_deref() {
         if !["open", "handoff", "closed"].contains(&status) {
-            return Err(ApiError::bad_request("invalid_status", "status must be open, handoff or closed"));
+            return Err(ApiError::bad_request(
+                "invalid_status",
+                "status must be open, handoff or closed",
+            ));
         }
     }
-    let page = PageParams { limit: filter.limit, cursor: filter.cursor };
+    let page = PageParams {
+        limit: filter.limit,
+        cursor: filter.cursor,
+    };
     let before = page
         .cursor
         .as_deref()
@@ -51,10 +57,14 @@ pub async fn list_conversations(
         .transpose()?
         .map(|(at, id)| (at, ConversationId(id)));
     let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
-    let data = db::list_conversations(&mut tx, filter.status.as_deref(), before, page.limit()).await?;
+    let data =
+        db::list_conversations(&mut tx, filter.status.as_deref(), before, page.limit()).await?;
     tx.commit().await?;
     let next_cursor = (data.len() as i64 == page.limit())
-        .then(|| data.last().map(|c| encode_cursor(c.last_message_at, c.id.0)))
+        .then(|| {
+            data.last()
+                .map(|c| encode_cursor(c.last_message_at, c.id.0))
+        })
         .flatten();
     Ok(Json(Page { data, next_cursor }))
 }

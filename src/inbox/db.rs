@@ -90,7 +90,9 @@ pub async fn list_conversations(
     before: Option<(DateTime<Utc>, ConversationId)>,
     limit: i64,
 ) -> Result<Vec<ConversationView>, sqlx::Error> {
-    let (before_at, before_id) = before.map(|(a, i)| (Some(a), Some(i))).unwrap_or((None, None));
+    let (before_at, before_id) = before
+        .map(|(a, i)| (Some(a), Some(i)))
+        .unwrap_or((None, None));
     sqlx::query_as(&format!(
         "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN contacts ct ON ct.id = c.contact_id \
          WHERE ($1::text IS NULL OR c.status = $1) \

@@ -147,7 +147,10 @@ async fn resolve_contacts(
     let mut names: HashMap<IdentityKey, Option<String>> = HashMap::new();
     for &i in fresh {
         let key = (group[i].channel_id, group[i].sender.address.clone());
-        if names.insert(key.clone(), group[i].sender.display_name.clone()).is_none() {
+        if names
+            .insert(key.clone(), group[i].sender.display_name.clone())
+            .is_none()
+        {
             wanted.push(key);
         }
     }

@@ -1,6 +1,11 @@
 //! Dead-letter routes: `GET /api/v1/jobs?status=dead` and `POST /api/v1/jobs/{id}/retry`.
 
-use axum::{extract::State, http::StatusCode, routing::{get, post}, Json, Router};
+use axum::{
+    extract::State,
+    http::StatusCode,
+    routing::{get, post},
+    Json, Router,
+};
 use serde::Deserialize;
 
 use super::{list_dead, retry_dead, DeadJob};
@@ -34,10 +39,18 @@ pub async fn list_jobs(
     ApiQuery(filter): ApiQuery<JobFilter>,
 ) -> Result<Json<Vec<DeadJob>>, ApiError> {
     if filter.status.as_deref().unwrap_or("dead") != "dead" {
-        return Err(ApiError::bad_request("invalid_status", "only status=dead can be listed"));
+        return Err(ApiError::bad_request(
+            "invalid_status",
+            "only status=dead can be listed",
+        ));
     }
     let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
-    let jobs = list_dead(&mut tx, filter.before, filter.limit.unwrap_or(50).clamp(1, 200)).await?;
+    let jobs = list_dead(
+        &mut tx,
+        filter.before,
+        filter.limit.unwrap_or(50).clamp(1, 200),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(jobs))
 }

@@ -79,7 +79,10 @@ mod tests {
 
     #[test]
     fn job_kinds_round_trip_through_their_names() {
-        assert_eq!(JobKind::parse(JobKind::AgentTurn.as_str()), Some(JobKind::AgentTurn));
+        assert_eq!(
+            JobKind::parse(JobKind::AgentTurn.as_str()),
+            Some(JobKind::AgentTurn)
+        );
         assert_eq!(JobKind::parse("nope"), None);
     }
 }

@@ -14,7 +14,9 @@ pub fn backoff(attempt: i32, base: Duration, cap: Duration) -> Duration {
 
 fn exponential_ceiling(attempt: i32, base: Duration, cap: Duration) -> Duration {
     let exponent = attempt.clamp(1, 31) as u32 - 1;
-    base.checked_mul(1u32 << exponent.min(20)).unwrap_or(cap).min(cap)
+    base.checked_mul(1u32 << exponent.min(20))
+        .unwrap_or(cap)
+        .min(cap)
 }
 
 #[cfg(test)]
@@ -25,9 +27,18 @@ mod tests {
     fn ceiling_doubles_per_attempt_until_the_cap() {
         let base = Duration::from_millis(100);
         let cap = Duration::from_secs(1);
-        assert_eq!(exponential_ceiling(1, base, cap), Duration::from_millis(100));
-        assert_eq!(exponential_ceiling(2, base, cap), Duration::from_millis(200));
-        assert_eq!(exponential_ceiling(4, base, cap), Duration::from_millis(800));
+        assert_eq!(
+            exponential_ceiling(1, base, cap),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            exponential_ceiling(2, base, cap),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            exponential_ceiling(4, base, cap),
+            Duration::from_millis(800)
+        );
         assert_eq!(exponential_ceiling(5, base, cap), cap);
         assert_eq!(exponential_ceiling(100, base, cap), cap);
     }

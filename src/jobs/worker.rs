@@ -58,7 +58,11 @@ impl WorkerPool {
     ) -> Vec<JoinHandle<()>> {
         let handlers: HashMap<&'static str, Arc<dyn JobHandler>> =
             handlers.into_iter().map(|h| (h.kind(), h)).collect();
-        let node = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().to_string()[..8]);
+        let node = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().to_string()[..8]
+        );
         (0..settings.workers)
             .map(|n| {
                 let worker = Loop {
@@ -81,7 +85,15 @@ impl Loop {
         let lease = Duration::from_secs(self.settings.lease_secs.max(1));
         let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
         while !self.stop.is_cancelled() {
-            match claim(&self.system, &kinds, self.settings.batch_size, lease, &self.name).await {
+            match claim(
+                &self.system,
+                &kinds,
+                self.settings.batch_size,
+                lease,
+                &self.name,
+            )
+            .await
+            {
                 Ok(jobs) if !jobs.is_empty() => {
                     metrics::counter!("jobs_claimed_total").increment(jobs.len() as u64);
                     self.process(jobs).await;
@@ -112,7 +124,12 @@ impl Loop {
                 Some(handler) => handler.run(jobs, &self.name).await,
                 None => jobs
                     .iter()
-                    .map(|j| (j.id, JobError::Permanent(format!("no handler for kind {kind}"))))
+                    .map(|j| {
+                        (
+                            j.id,
+                            JobError::Permanent(format!("no handler for kind {kind}")),
+                        )
+                    })
                     .collect(),
             };
             for (id, error) in failures {

@@ -47,7 +47,10 @@ pub async fn create_tenant(
 ) -> Result<(StatusCode, Json<CreatedTenant>), ApiError> {
     let timezone = body.timezone.unwrap_or_else(|| "UTC".into());
     if timezone.parse::<chrono_tz::Tz>().is_err() {
-        return Err(ApiError::unprocessable("invalid_timezone", format!("unknown time zone {timezone:?}")));
+        return Err(ApiError::unprocessable(
+            "invalid_timezone",
+            format!("unknown time zone {timezone:?}"),
+        ));
     }
     if !valid_slug(&body.slug) {
         return Err(ApiError::unprocessable(
@@ -64,7 +67,13 @@ pub async fn create_tenant(
         })?;
     let key = api_keys::create(&mut *tx, Some(tenant.id), "initial", &[SCOPE_TENANT]).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(CreatedTenant { tenant, api_key: key.plain })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedTenant {
+            tenant,
+            api_key: key.plain,
+        }),
+    ))
 }
 
 /// List all tenants.
@@ -85,7 +94,9 @@ pub async fn current_tenant(
     auth: TenantAuth,
 ) -> Result<Json<Tenant>, ApiError> {
     let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
-    let tenant = db::current(&mut tx).await?.ok_or(ApiError::NotFound("tenant"))?;
+    let tenant = db::current(&mut tx)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
     tx.commit().await?;
     Ok(Json(tenant))
 }
@@ -95,7 +106,9 @@ pub fn valid_slug(slug: &str) -> bool {
     let bytes = slug.as_bytes();
     (2..=63).contains(&bytes.len())
         && bytes[0].is_ascii_alphanumeric()
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
 #[cfg(test)]

@@ -48,13 +48,18 @@ pub async fn create(
 
 /// All tenants (system pool).
 pub async fn list(system: impl PgExecutor<'_>) -> Result<Vec<Tenant>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants ORDER BY created_at, id"))
-        .fetch_all(system)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tenants ORDER BY created_at, id"
+    ))
+    .fetch_all(system)
+    .await
 }
 
 /// A tenant by slug (system pool).
-pub async fn by_slug(system: impl PgExecutor<'_>, slug: &str) -> Result<Option<Tenant>, sqlx::Error> {
+pub async fn by_slug(
+    system: impl PgExecutor<'_>,
+    slug: &str,
+) -> Result<Option<Tenant>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1"))
         .bind(slug)
         .fetch_optional(system)
@@ -63,7 +68,9 @@ pub async fn by_slug(system: impl PgExecutor<'_>, slug: &str) -> Result<Option<T
 
 /// The current tenant (tenant transaction; RLS shows exactly one row).
 pub async fn current(conn: &mut PgConnection) -> Result<Option<Tenant>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants WHERE id = sb_tenant()"))
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tenants WHERE id = sb_tenant()"
+    ))
+    .fetch_optional(conn)
+    .await
 }

@@ -6,11 +6,26 @@ use crate::common::spawn_app;
 #[sqlx::test]
 async fn health_ready_and_metrics_answer(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let health = app.http.get(app.url("/healthz")).send().await.expect("healthz");
+    let health = app
+        .http
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(health.status(), 200);
-    let ready = app.http.get(app.url("/readyz")).send().await.expect("readyz");
+    let ready = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(ready.status(), 200);
-    let metrics = app.http.get(app.url("/metrics")).send().await.expect("metrics");
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.expect("body");
     assert!(text.contains("http_request_duration_seconds"), "{text}");
@@ -30,8 +45,10 @@ async fn openapi_document_is_served_and_matches_the_checked_in_copy(pool: PgPool
         .await
         .expect("json");
     assert!(served["paths"]["/api/v1/conversations"].is_object());
-    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"))
-        .expect("docs/openapi.json exists (regenerate: cargo run -- openapi > docs/openapi.json)");
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).expect(
+            "docs/openapi.json exists (regenerate: cargo run -- openapi > docs/openapi.json)",
+        );
     let checked_in: Value = serde_json::from_str(&checked_in).expect("valid json");
     assert_eq!(
         served, checked_in,

@@ -19,7 +19,11 @@ async fn second_tenant(app: &crate::common::TestApp) -> (TenantId, String, Strin
         .await
         .expect("json");
     let key = created["api_key"].as_str().expect("key").to_owned();
-    let id: TenantId = created["tenant"]["id"].as_str().expect("id").parse().expect("uuid");
+    let id: TenantId = created["tenant"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
     let channel: serde_json::Value = app
         .http
         .post(app.url("/api/v1/channels"))
@@ -31,7 +35,11 @@ async fn second_tenant(app: &crate::common::TestApp) -> (TenantId, String, Strin
         .json()
         .await
         .expect("json");
-    (id, key, channel["public_key"].as_str().expect("pk").to_owned())
+    (
+        id,
+        key,
+        channel["public_key"].as_str().expect("pk").to_owned(),
+    )
 }
 
 #[sqlx::test]
@@ -44,21 +52,55 @@ async fn tenant_b_cannot_see_tenant_a_through_the_api(pool: PgPool) {
     app.settle().await;
     let a_conv = v.conversation_id.clone().unwrap_or_default();
     let a_conv = if a_conv.is_empty() {
-        let list: serde_json::Value = app.get("/api/v1/conversations", &app.api_key).await.json().await.expect("json");
+        let list: serde_json::Value = app
+            .get("/api/v1/conversations", &app.api_key)
+            .await
+            .json()
+            .await
+            .expect("json");
         list["data"][0]["id"].as_str().expect("id").to_owned()
     } else {
         a_conv
     };
     assert!(ack["message_id"].is_string());
 
-    let list: serde_json::Value = app.get("/api/v1/conversations", &b_key).await.json().await.expect("json");
+    let list: serde_json::Value = app
+        .get("/api/v1/conversations", &b_key)
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(list["data"].as_array().map(Vec::len), Some(0));
-    assert_eq!(app.get(&format!("/api/v1/conversations/{a_conv}"), &b_key).await.status(), 404);
-    assert_eq!(app.get(&format!("/api/v1/conversations/{a_conv}/messages"), &b_key).await.status(), 404);
-    let channels: serde_json::Value = app.get("/api/v1/channels", &b_key).await.json().await.expect("json");
-    assert_eq!(channels.as_array().map(Vec::len), Some(1), "only B's own channel");
+    assert_eq!(
+        app.get(&format!("/api/v1/conversations/{a_conv}"), &b_key)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/conversations/{a_conv}/messages"), &b_key)
+            .await
+            .status(),
+        404
+    );
+    let channels: serde_json::Value = app
+        .get("/api/v1/channels", &b_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        channels.as_array().map(Vec::len),
+        Some(1),
+        "only B's own channel"
+    );
     // A still sees its own.
-    assert_eq!(app.get(&format!("/api/v1/conversations/{a_conv}"), &app.api_key).await.status(), 200);
+    assert_eq!(
+        app.get(&format!("/api/v1/conversations/{a_conv}"), &app.api_key)
+            .await
+            .status(),
+        200
+    );
 }
 
 #[sqlx::test]
@@ -75,15 +117,17 @@ async fn the_runtime_role_is_confined_to_its_tenant_even_without_where_clauses(p
 
     // The runtime role is neither superuser nor exempt from RLS.
     let mut conn = app.db.app.acquire().await.expect("conn");
-    let (superuser, bypass): (bool, bool) = sqlx::query_as(
-        "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .expect("role");
+    let (superuser, bypass): (bool, bool) =
+        sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("role");
     assert!(!superuser && !bypass);
     // No tenant set: nothing is visible.
-    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM messages").fetch_one(&mut *conn).await.expect("count");
+    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("count");
     assert_eq!(visible, 0);
     drop(conn);
 
@@ -93,7 +137,10 @@ async fn the_runtime_role_is_confined_to_its_tenant_even_without_where_clauses(p
         .await
         .expect("select");
     assert_eq!(tenants, vec![a]);
-    let seen_tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants").fetch_one(&mut *tx).await.expect("count");
+    let seen_tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
     assert_eq!(seen_tenants, 1);
     // Updates and deletes cannot reach B's rows.
     let touched = sqlx::query("UPDATE conversations SET status = 'closed' WHERE tenant_id = $1")
@@ -103,7 +150,12 @@ async fn the_runtime_role_is_confined_to_its_tenant_even_without_where_clauses(p
         .expect("update")
         .rows_affected();
     assert_eq!(touched, 0);
-    let deleted = sqlx::query("DELETE FROM messages WHERE tenant_id = $1").bind(b).execute(&mut *tx).await.expect("delete").rows_affected();
+    let deleted = sqlx::query("DELETE FROM messages WHERE tenant_id = $1")
+        .bind(b)
+        .execute(&mut *tx)
+        .await
+        .expect("delete")
+        .rows_affected();
     assert_eq!(deleted, 0);
     tx.rollback().await.expect("rollback");
 

@@ -14,10 +14,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::{spawn_app, spawn_app_with, test_settings, Visitor};
 
+/// (ordering key, job number, "start" | "end") in the order they happened.
+type ProbeLog = Arc<Mutex<Vec<(String, i64, &'static str)>>>;
+
 /// Records each job's key and order, sleeps a little, and fails on request.
 struct Probe {
     db: Db,
-    log: Arc<Mutex<Vec<(String, i64, &'static str)>>>,
+    log: ProbeLog,
     fail_always: bool,
 }
 
@@ -32,14 +35,19 @@ impl JobHandler for Probe {
         for job in jobs {
             let key = job.payload["key"].as_str().unwrap_or("").to_owned();
             let n = job.payload["n"].as_i64().unwrap_or(-1);
-            self.log.lock().expect("log").push((key.clone(), n, "start"));
+            self.log
+                .lock()
+                .expect("log")
+                .push((key.clone(), n, "start"));
             tokio::time::sleep(Duration::from_millis(rand_ms())).await;
             if self.fail_always {
                 failures.push((job.id, JobError::Retryable("provider said 503".into())));
                 continue;
             }
             let mut tx = self.db.tenant_tx(job.tenant_id).await.expect("tx");
-            complete(&mut tx, &[job.id], worker).await.expect("complete");
+            complete(&mut tx, &[job.id], worker)
+                .await
+                .expect("complete");
             // Logged before the commit: the commit is what lets the next job of this key run.
             self.log.lock().expect("log").push((key, n, "end"));
             tx.commit().await.expect("commit");
@@ -49,7 +57,11 @@ impl JobHandler for Probe {
 }
 
 fn rand_ms() -> u64 {
-    (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0) % 3) as u64
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        % 3) as u64
 }
 
 async fn enqueue(pool: &PgPool, tenant: TenantId, key: uuid::Uuid, n: i64, max_attempts: i32) {
@@ -77,10 +89,23 @@ async fn jobs_with_one_key_run_in_order_and_never_overlap_across_workers(pool: P
     let mut settings = test_settings().jobs;
     settings.workers = 4;
     settings.batch_size = 3;
-    let probe = Arc::new(Probe { db: app.db.clone(), log: log.clone(), fail_always: false });
-    let handles = WorkerPool::start(app.db.system.clone(), vec![probe], settings, Arc::new(Notify::new()), stop.clone());
+    let probe = Arc::new(Probe {
+        db: app.db.clone(),
+        log: log.clone(),
+        fail_always: false,
+    });
+    let handles = WorkerPool::start(
+        app.db.system.clone(),
+        vec![probe],
+        settings,
+        Arc::new(Notify::new()),
+        stop.clone(),
+    );
     for _ in 0..400 {
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'test_probe'").fetch_one(&pool).await.expect("count");
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'test_probe'")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
         if left == 0 {
             break;
         }
@@ -92,7 +117,11 @@ async fn jobs_with_one_key_run_in_order_and_never_overlap_across_workers(pool: P
     }
     let log = log.lock().expect("log").clone();
     for key in &keys {
-        let events: Vec<(i64, &str)> = log.iter().filter(|(k, _, _)| *k == key.to_string()).map(|(_, n, e)| (*n, *e)).collect();
+        let events: Vec<(i64, &str)> = log
+            .iter()
+            .filter(|(k, _, _)| *k == key.to_string())
+            .map(|(_, n, e)| (*n, *e))
+            .collect();
         let expected: Vec<(i64, &str)> = (0..30).flat_map(|n| [(n, "start"), (n, "end")]).collect();
         assert_eq!(events, expected, "key {key} ran out of order or overlapped");
     }
@@ -103,11 +132,26 @@ async fn a_failing_job_backs_off_then_is_dead_lettered_and_can_be_retried(pool: 
     let app = spawn_app(pool.clone()).await;
     enqueue(&pool, app.seed.tenant_id, uuid::Uuid::now_v7(), 1, 3).await;
     let stop = CancellationToken::new();
-    let probe = Arc::new(Probe { db: app.db.clone(), log: Arc::new(Mutex::new(Vec::new())), fail_always: true });
-    let handles = WorkerPool::start(app.db.system.clone(), vec![probe], test_settings().jobs, Arc::new(Notify::new()), stop.clone());
+    let probe = Arc::new(Probe {
+        db: app.db.clone(),
+        log: Arc::new(Mutex::new(Vec::new())),
+        fail_always: true,
+    });
+    let handles = WorkerPool::start(
+        app.db.system.clone(),
+        vec![probe],
+        test_settings().jobs,
+        Arc::new(Notify::new()),
+        stop.clone(),
+    );
     let mut dead = Value::Null;
     for _ in 0..200 {
-        dead = app.get("/api/v1/jobs?status=dead", &app.api_key).await.json().await.expect("json");
+        dead = app
+            .get("/api/v1/jobs?status=dead", &app.api_key)
+            .await
+            .json()
+            .await
+            .expect("json");
         if dead.as_array().is_some_and(|a| !a.is_empty()) {
             break;
         }
@@ -121,11 +165,28 @@ async fn a_failing_job_backs_off_then_is_dead_lettered_and_can_be_retried(pool: 
     assert_eq!(job["attempts"], 3);
     assert_eq!(job["last_error"], "provider said 503");
     let id = job["id"].as_i64().expect("id");
-    let retried = app.http.post(app.url(&format!("/api/v1/jobs/{id}/retry"))).bearer_auth(&app.api_key).send().await.expect("retry");
+    let retried = app
+        .http
+        .post(app.url(&format!("/api/v1/jobs/{id}/retry")))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("retry");
     assert_eq!(retried.status(), 202);
-    let (status, attempts): (String, i32) = sqlx::query_as("SELECT status, attempts FROM jobs WHERE id = $1").bind(id).fetch_one(&pool).await.expect("row");
+    let (status, attempts): (String, i32) =
+        sqlx::query_as("SELECT status, attempts FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("row");
     assert_eq!((status.as_str(), attempts), ("queued", 0));
-    let again = app.http.post(app.url(&format!("/api/v1/jobs/{id}/retry"))).bearer_auth(&app.api_key).send().await.expect("retry");
+    let again = app
+        .http
+        .post(app.url(&format!("/api/v1/jobs/{id}/retry")))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("retry");
     assert_eq!(again.status(), 404, "only dead jobs can be retried");
 }
 
@@ -141,7 +202,11 @@ async fn a_killed_worker_process_jobs_are_taken_over_and_complete_once(pool: PgP
         v.say(&format!("k{i}"), "hello").await;
         v.next_of("ack").await;
     }
-    let database = pool.connect_options().get_database().unwrap_or("postgres").to_owned();
+    let database = pool
+        .connect_options()
+        .get_database()
+        .unwrap_or("postgres")
+        .to_owned();
     let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
     let mut child = spawn_worker(&url, 1);
     // Wait until the worker is part-way through, then kill it without warning.
@@ -162,14 +227,23 @@ async fn a_killed_worker_process_jobs_are_taken_over_and_complete_once(pool: PgP
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let _ = child.wait();
-    assert!(running_at_kill > 0, "the worker was killed while holding a job");
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(&pool).await.expect("count");
+    assert!(
+        running_at_kill > 0,
+        "the worker was killed while holding a job"
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
     assert!(left > 0, "work remained after the kill");
 
     // A fresh worker takes over once the dead worker's lease (2 s) expires.
     let mut rescuer = spawn_worker(&url, 4);
     for _ in 0..600 {
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(&pool).await.expect("count");
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
         if left == 0 {
             break;
         }
@@ -184,12 +258,18 @@ async fn a_killed_worker_process_jobs_are_taken_over_and_complete_once(pool: PgP
     .await
     .expect("counts");
     assert_eq!(per_conversation.len(), visitors);
-    assert!(per_conversation.iter().all(|&n| n == 2), "every greeting sent exactly once: {per_conversation:?}");
+    assert!(
+        per_conversation.iter().all(|&n| n == 2),
+        "every greeting sent exactly once: {per_conversation:?}"
+    );
 }
 
 fn spawn_worker(database_url: &str, batch: i64) -> std::process::Child {
     let root = env!("CARGO_MANIFEST_DIR");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
     std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .arg("serve")
         .env("DATABASE_URL", database_url)

@@ -17,7 +17,12 @@ async fn an_admin_creates_a_tenant_whose_key_then_works(pool: PgPool) {
     assert_eq!(created.status(), 201);
     let body: Value = created.json().await.expect("json");
     let key = body["api_key"].as_str().expect("key").to_owned();
-    let me: Value = app.get("/api/v1/tenant", &key).await.json().await.expect("json");
+    let me: Value = app
+        .get("/api/v1/tenant", &key)
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(me["slug"], "acme-plumbing");
     assert_eq!(me["timezone"], "America/New_York");
 
@@ -65,16 +70,30 @@ async fn channels_are_created_listed_updated_and_deleted(pool: PgPool) {
         .await
         .expect("json");
     let id = created["id"].as_str().expect("id").to_owned();
-    assert!(created["public_key"].as_str().expect("key").starts_with("wc_"));
-    assert!(created.get("secrets").is_none(), "secrets are never returned");
+    assert!(created["public_key"]
+        .as_str()
+        .expect("key")
+        .starts_with("wc_"));
+    assert!(
+        created.get("secrets").is_none(),
+        "secrets are never returned"
+    );
     let stored: Vec<u8> = sqlx::query_scalar("SELECT secrets FROM channels WHERE id = $1::uuid")
         .bind(&id)
         .fetch_one(&app.db.system)
         .await
         .expect("row");
-    assert!(!String::from_utf8_lossy(&stored).contains("s3cret"), "secrets are encrypted at rest");
+    assert!(
+        !String::from_utf8_lossy(&stored).contains("s3cret"),
+        "secrets are encrypted at rest"
+    );
 
-    let list: Value = app.get("/api/v1/channels", &app.api_key).await.json().await.expect("json");
+    let list: Value = app
+        .get("/api/v1/channels", &app.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(list.as_array().map(Vec::len), Some(2));
     let patched = app
         .http
@@ -93,5 +112,10 @@ async fn channels_are_created_listed_updated_and_deleted(pool: PgPool) {
         .await
         .expect("delete");
     assert_eq!(deleted.status(), 204);
-    assert_eq!(app.get(&format!("/api/v1/channels/{id}"), &app.api_key).await.status(), 404);
+    assert_eq!(
+        app.get(&format!("/api/v1/channels/{id}"), &app.api_key)
+            .await
+            .status(),
+        404
+    );
 }

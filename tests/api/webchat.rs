@@ -13,11 +13,20 @@ async fn a_visitor_is_greeted_and_offered_choices_live(pool: PgPool) {
     assert_eq!(ack["client_id"], "c-1");
     assert_eq!(ack["duplicate"], false);
     let replies = visitor.outbound(2).await;
-    let all: String = replies.iter().map(|m| m["text"].as_str().unwrap_or("").to_lowercase()).collect();
-    assert!(all.contains("smile dental"), "greets with the business name: {all}");
+    let all: String = replies
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or("").to_lowercase())
+        .collect();
+    assert!(
+        all.contains("smile dental"),
+        "greets with the business name: {all}"
+    );
     let options = replies[1]["options"].as_array().expect("options");
     let labels: Vec<&str> = options.iter().filter_map(|o| o["label"].as_str()).collect();
-    assert_eq!(labels, ["Book an appointment", "Ask a question", "Talk to a person"]);
+    assert_eq!(
+        labels,
+        ["Book an appointment", "Ask a question", "Talk to a person"]
+    );
 }
 
 #[sqlx::test]
@@ -28,21 +37,40 @@ async fn the_demo_flow_books_through_choices_and_slots(pool: PgPool) {
     v.outbound(2).await;
     v.say("m2", "apointment").await; // misspelled choice
     let ask_name = v.outbound(1).await;
-    assert!(ask_name[0]["text"].as_str().unwrap_or("").to_lowercase().contains("name"));
+    assert!(ask_name[0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_lowercase()
+        .contains("name"));
     v.say("m3", "Ada Lovelace").await;
     v.outbound(1).await;
     v.say("m4", "not-an-email").await;
     let retry = v.outbound(1).await;
-    assert!(retry[0]["text"].as_str().unwrap_or("").contains('@') || retry[0]["text"].as_str().unwrap_or("").to_lowercase().contains("email"));
+    assert!(
+        retry[0]["text"].as_str().unwrap_or("").contains('@')
+            || retry[0]["text"]
+                .as_str()
+                .unwrap_or("")
+                .to_lowercase()
+                .contains("email")
+    );
     v.say("m5", "ada@example.com").await;
     v.outbound(1).await;
     v.say("m6", "tomorrow").await;
     let done = v.outbound(1).await;
-    assert!(done[0]["text"].as_str().unwrap_or("").contains("Ada"), "confirmation names the visitor: {done:?}");
+    assert!(
+        done[0]["text"].as_str().unwrap_or("").contains("Ada"),
+        "confirmation names the visitor: {done:?}"
+    );
 
     app.settle().await;
     let conv = v.conversation_id.clone();
-    let list: Value = app.get("/api/v1/conversations", &app.api_key).await.json().await.expect("json");
+    let list: Value = app
+        .get("/api/v1/conversations", &app.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
     let first = &list["data"][0];
     if let Some(conv) = conv {
         assert_eq!(first["id"], conv);
@@ -87,15 +115,23 @@ async fn the_same_message_delivered_three_times_is_stored_once_and_answered_once
     // after a reconnect).
     v.say("same-id", "hello").await;
     v.say("same-id", "hello").await;
-    let mut other = Visitor::connect(&app.ws_url, &app.webchat_key, Some(&v.token.clone()), None).await;
+    let mut other =
+        Visitor::connect(&app.ws_url, &app.webchat_key, Some(&v.token.clone()), None).await;
     other.say("same-id", "hello").await;
     let a1 = v.next_of("ack").await;
     let a2 = v.next_of("ack").await;
     let a3 = other.next_of("ack").await;
     assert_eq!(a1["message_id"], a2["message_id"]);
     assert_eq!(a1["message_id"], a3["message_id"]);
-    let dup: Vec<bool> = [&a1, &a2, &a3].iter().map(|a| a["duplicate"].as_bool().unwrap_or(false)).collect();
-    assert_eq!(dup.iter().filter(|d| !**d).count(), 1, "exactly one delivery is new: {dup:?}");
+    let dup: Vec<bool> = [&a1, &a2, &a3]
+        .iter()
+        .map(|a| a["duplicate"].as_bool().unwrap_or(false))
+        .collect();
+    assert_eq!(
+        dup.iter().filter(|d| !**d).count(),
+        1,
+        "exactly one delivery is new: {dup:?}"
+    );
 
     app.settle().await;
     let counts: Vec<(String, i64)> = sqlx::query_as(
@@ -104,7 +140,10 @@ async fn the_same_message_delivered_three_times_is_stored_once_and_answered_once
     .fetch_all(&app.db.system)
     .await
     .expect("counts");
-    assert_eq!(counts, [("inbound".to_string(), 1), ("outbound".to_string(), 2)]);
+    assert_eq!(
+        counts,
+        [("inbound".to_string(), 1), ("outbound".to_string(), 2)]
+    );
 }
 
 #[sqlx::test]
@@ -150,5 +189,8 @@ async fn a_handed_off_conversation_gets_no_more_bot_replies(pool: PgPool) {
     .fetch_one(&app.db.system)
     .await
     .expect("row");
-    assert_eq!((status.as_str(), owner.as_str(), bot_messages), ("handoff", "none", 3));
+    assert_eq!(
+        (status.as_str(), owner.as_str(), bot_messages),
+        ("handoff", "none", 3)
+    );
 }

@@ -69,7 +69,9 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> 
     tweak(&mut settings);
     let db = db_for(&pool).await;
     let seed = switchboard::demo::seed(&db).await.expect("seed demo");
-    let app = App::build_with_db(settings, db.clone()).await.expect("build app");
+    let app = App::build_with_db(settings, db.clone())
+        .await
+        .expect("build app");
     let port = app.port();
     let state = app.state().clone();
     let stop = state.stop.clone();
@@ -123,10 +125,11 @@ impl TestApp {
     /// Wait until no agent_turn job is pending.
     pub async fn settle(&self) {
         for _ in 0..400 {
-            let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status <> 'dead'")
-                .fetch_one(&self.db.system)
-                .await
-                .expect("count jobs");
+            let pending: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status <> 'dead'")
+                    .fetch_one(&self.db.system)
+                    .await
+                    .expect("count jobs");
             if pending == 0 {
                 return;
             }
@@ -141,14 +144,30 @@ pub struct Visitor {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub token: String,
     pub conversation_id: Option<String>,
+    /// Frames read while looking for another kind, kept for later calls.
+    pub pending: std::collections::VecDeque<Value>,
 }
 
 impl Visitor {
-    pub async fn connect(ws_url: &str, channel_key: &str, token: Option<&str>, after_seq: Option<i64>) -> Self {
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.expect("ws connect");
+    pub async fn connect(
+        ws_url: &str,
+        channel_key: &str,
+        token: Option<&str>,
+        after_seq: Option<i64>,
+    ) -> Self {
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+            .await
+            .expect("ws connect");
         let hello = json!({"type": "hello", "channel_key": channel_key, "visitor_token": token, "after_seq": after_seq});
-        ws.send(Message::Text(hello.to_string())).await.expect("send hello");
-        let mut visitor = Self { ws, token: String::new(), conversation_id: None };
+        ws.send(Message::Text(hello.to_string()))
+            .await
+            .expect("send hello");
+        let mut visitor = Self {
+            ws,
+            token: String::new(),
+            conversation_id: None,
+            pending: Default::default(),
+        };
         let ready = visitor.next_of("ready").await;
         visitor.token = ready["visitor_token"].as_str().expect("token").to_owned();
         visitor.conversation_id = ready["conversation_id"].as_str().map(str::to_owned);
@@ -156,7 +175,10 @@ impl Visitor {
     }
 
     pub async fn send_raw(&mut self, text: &str) {
-        self.ws.send(Message::Text(text.to_owned())).await.expect("send");
+        self.ws
+            .send(Message::Text(text.to_owned()))
+            .await
+            .expect("send");
     }
 
     pub async fn say(&mut self, client_id: &str, text: &str) {
@@ -178,13 +200,19 @@ impl Visitor {
         }
     }
 
-    /// Skip frames until one of `kind`.
+    /// The next frame of `kind`; frames of other kinds are kept for later calls.
     pub async fn next_of(&mut self, kind: &str) -> Value {
+        if let Some(i) = self.pending.iter().position(|f| f["type"] == kind) {
+            if let Some(frame) = self.pending.remove(i) {
+                return frame;
+            }
+        }
         loop {
             let frame = self.next().await;
             if frame["type"] == kind {
                 return frame;
             }
+            self.pending.push_back(frame);
         }
     }
 

@@ -4,10 +4,10 @@
 //! relative dates are deterministic.
 
 use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{json, Value};
 use switchboard::agent::{
     initial_state, parse_flow, step, Flow, FlowState, Prompts, StepContext, StepOutcome, TurnInput,
 };
-use serde_json::{json, Value};
 
 pub fn root() -> &'static str {
     env!("CARGO_MANIFEST_DIR")

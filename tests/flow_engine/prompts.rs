@@ -3,8 +3,8 @@
 
 use crate::common;
 
-use switchboard::agent::{PromptError, Prompts};
 use serde_json::json;
+use switchboard::agent::{PromptError, Prompts};
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("flowengine-{tag}-{}", std::process::id()));

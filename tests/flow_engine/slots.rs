@@ -2,11 +2,11 @@
 //! Invariant: "today" is Tuesday 2026-03-03 throughout.
 
 use chrono::NaiveDate;
+use serde_json::{json, Value};
 use switchboard::agent::slots::{
     normalize_email, normalize_number, normalize_phone, normalize_text, SlotError,
 };
 use switchboard::agent::{dates::parse_date, normalize_slot, SlotRules, SlotType};
-use serde_json::{json, Value};
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, 3).unwrap()

@@ -1,7 +1,9 @@
 //! Tests of `parse_flow` errors and `validate`/`check` problems.
 //! Invariant: templates "known" to these tests are exactly `KNOWN`.
 
-use switchboard::agent::{check, parse_flow, validate, Flow, FlowParseError, FlowProblem, Severity};
+use switchboard::agent::{
+    check, parse_flow, validate, Flow, FlowParseError, FlowProblem, Severity,
+};
 
 const KNOWN: [&str; 4] = ["hello", "menu", "choice_retry", "ask_retry"];
 

@@ -13,7 +13,10 @@ const DEMO_HTML: &str = include_str!("../../../static/demo.html");
 pub async fn widget_js() -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, "application/javascript; charset=utf-8"),
+            (
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         WIDGET_JS,

@@ -81,7 +81,9 @@ async fn run(mut socket: WebSocket, state: AppState) {
     }
 }
 
-async fn next_event(sub: &mut Option<Subscription>) -> Result<std::sync::Arc<crate::bus::Event>, RecvError> {
+async fn next_event(
+    sub: &mut Option<Subscription>,
+) -> Result<std::sync::Arc<crate::bus::Event>, RecvError> {
     match sub {
         Some(sub) => sub.recv().await,
         None => std::future::pending().await,
@@ -90,31 +92,50 @@ async fn next_event(sub: &mut Option<Subscription>) -> Result<std::sync::Arc<cra
 
 async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), ()> {
     let text = serde_json::to_string(frame).map_err(|_| ())?;
-    socket.send(Message::Text(text.into())).await.map_err(|_| ())
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|_| ())
 }
 
 async fn handshake(socket: &mut WebSocket, state: &AppState) -> Option<Session> {
     loop {
-        let frame = tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await.ok()??.ok()?;
+        let frame = tokio::time::timeout(HELLO_TIMEOUT, socket.recv())
+            .await
+            .ok()??
+            .ok()?;
         let text = match frame {
             Message::Text(text) => text,
             Message::Close(_) => return None,
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Binary(_) => {
-                send(socket, &ServerFrame::error("bad_frame", "frames must be JSON text")).await.ok()?;
+                send(
+                    socket,
+                    &ServerFrame::error("bad_frame", "frames must be JSON text"),
+                )
+                .await
+                .ok()?;
                 continue;
             }
         };
         match serde_json::from_str::<ClientFrame>(&text) {
-            Ok(ClientFrame::Hello { channel_key, visitor_token, after_seq }) => {
+            Ok(ClientFrame::Hello {
+                channel_key,
+                visitor_token,
+                after_seq,
+            }) => {
                 return open(socket, state, &channel_key, visitor_token, after_seq).await;
             }
             Ok(ClientFrame::Send { .. }) => {
-                send(socket, &ServerFrame::error("not_ready", "send hello first")).await.ok()?;
+                send(socket, &ServerFrame::error("not_ready", "send hello first"))
+                    .await
+                    .ok()?;
             }
             Err(e) => {
                 tracing::info!(reason = %e, "bad web-chat frame before hello");
-                send(socket, &ServerFrame::error("bad_frame", e.to_string())).await.ok()?;
+                send(socket, &ServerFrame::error("bad_frame", e.to_string()))
+                    .await
+                    .ok()?;
             }
         }
     }
@@ -131,20 +152,33 @@ async fn open(
         Ok(Some(route)) if route.kind == ChannelKind::Webchat => route,
         Ok(_) => {
             tracing::info!(channel_key, "web-chat hello for unknown channel");
-            let _ = send(socket, &ServerFrame::error("unknown_channel", "no such web-chat channel")).await;
+            let _ = send(
+                socket,
+                &ServerFrame::error("unknown_channel", "no such web-chat channel"),
+            )
+            .await;
             let _ = socket.send(Message::Close(None)).await;
             return None;
         }
         Err(error) => {
             tracing::error!(%error, "resolving web-chat channel failed");
-            let _ = send(socket, &ServerFrame::error("unavailable", "try again shortly")).await;
+            let _ = send(
+                socket,
+                &ServerFrame::error("unavailable", "try again shortly"),
+            )
+            .await;
             return None;
         }
     };
-    let token = token.filter(|t| visitor::is_well_formed(t)).unwrap_or_else(visitor::new_token);
+    let token = token
+        .filter(|t| visitor::is_well_formed(t))
+        .unwrap_or_else(visitor::new_token);
     let address = visitor::address_of(&token);
     let conversation = find_conversation(state, &route, &address).await.ok()?;
-    let ready = ServerFrame::Ready { visitor_token: token, conversation_id: conversation };
+    let ready = ServerFrame::Ready {
+        visitor_token: token,
+        conversation_id: conversation,
+    };
     send(socket, &ready).await.ok()?;
     let mut session = Session {
         state: state.clone(),
@@ -167,7 +201,8 @@ async fn find_conversation(
     address: &str,
 ) -> Result<Option<ConversationId>, sqlx::Error> {
     let mut tx = state.db.tenant_tx(route.tenant_id).await?;
-    let found = inbox_db::latest_conversation_for_identity(&mut tx, route.channel_id, address).await?;
+    let found =
+        inbox_db::latest_conversation_for_identity(&mut tx, route.channel_id, address).await?;
     tx.commit().await?;
     Ok(found)
 }
@@ -185,11 +220,14 @@ impl Session {
 
     /// Send every stored message after `after_seq` not sent yet.
     async fn replay(&mut self, socket: &mut WebSocket) -> Result<(), ()> {
-        let Some(conversation) = self.conversation else { return Ok(()) };
+        let Some(conversation) = self.conversation else {
+            return Ok(());
+        };
         let limit = self.state.settings.webchat.history_limit;
         let history = async {
             let mut tx = self.state.db.tenant_tx(self.route.tenant_id).await?;
-            let rows = inbox_db::messages_after(&mut tx, conversation, self.after_seq, limit).await?;
+            let rows =
+                inbox_db::messages_after(&mut tx, conversation, self.after_seq, limit).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(rows)
         }
@@ -205,7 +243,9 @@ impl Session {
         if message.seq <= self.after_seq || !self.sent.insert(message.seq) {
             return Ok(());
         }
-        let frame = ServerFrame::Message { message: WidgetMessage::from(message) };
+        let frame = ServerFrame::Message {
+            message: WidgetMessage::from(message),
+        };
         send(socket, &frame).await
     }
 
@@ -231,13 +271,23 @@ impl Session {
             Message::Close(_) => return Err(()),
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
             Message::Binary(_) => {
-                return send(socket, &ServerFrame::error("bad_frame", "frames must be JSON text")).await
+                return send(
+                    socket,
+                    &ServerFrame::error("bad_frame", "frames must be JSON text"),
+                )
+                .await
             }
         };
         match serde_json::from_str::<ClientFrame>(&text) {
-            Ok(ClientFrame::Send { client_id, text }) => self.on_send(socket, client_id, text).await,
+            Ok(ClientFrame::Send { client_id, text }) => {
+                self.on_send(socket, client_id, text).await
+            }
             Ok(ClientFrame::Hello { .. }) => {
-                send(socket, &ServerFrame::error("already_ready", "hello was already received")).await
+                send(
+                    socket,
+                    &ServerFrame::error("already_ready", "hello was already received"),
+                )
+                .await
             }
             Err(e) => {
                 tracing::info!(reason = %e, "bad web-chat frame");
@@ -246,9 +296,21 @@ impl Session {
         }
     }
 
-    async fn on_send(&mut self, socket: &mut WebSocket, client_id: String, text: String) -> Result<(), ()> {
+    async fn on_send(
+        &mut self,
+        socket: &mut WebSocket,
+        client_id: String,
+        text: String,
+    ) -> Result<(), ()> {
         if !valid_client_id(&client_id) {
-            return send(socket, &ServerFrame::error("invalid_client_id", "client_id must be 1-64 characters of [A-Za-z0-9_-]")).await;
+            return send(
+                socket,
+                &ServerFrame::error(
+                    "invalid_client_id",
+                    "client_id must be 1-64 characters of [A-Za-z0-9_-]",
+                ),
+            )
+            .await;
         }
         let text = text.trim().to_owned();
         let limit = self.state.settings.webchat.max_message_chars;
@@ -259,7 +321,10 @@ impl Session {
         let inbound = Inbound {
             tenant_id: self.route.tenant_id,
             channel_id: self.route.channel_id,
-            sender: SenderIdentity { address: self.address.clone(), display_name: None },
+            sender: SenderIdentity {
+                address: self.address.clone(),
+                display_name: None,
+            },
             external_id: format!("{}:{client_id}", &self.address[..16]),
             body: text,
             content: json!({ "client_id": client_id }),
@@ -267,23 +332,30 @@ impl Session {
         };
         match self.state.ingest.ingest(inbound).await {
             Ok(accepted) => {
-                if self.conversation != Some(accepted.conversation_id) {
-                    self.follow(accepted.conversation_id);
-                    // Anything committed before the subscription started (the echo, a fast bot reply).
-                    self.replay(socket).await?;
-                }
                 let ack = ServerFrame::Ack {
                     client_id,
                     message_id: accepted.message_id,
                     seq: accepted.seq,
                     duplicate: accepted.duplicate,
                 };
-                send(socket, &ack).await
+                send(socket, &ack).await?;
+                if self.conversation != Some(accepted.conversation_id) {
+                    self.follow(accepted.conversation_id);
+                    // Anything committed before the subscription started (the echo, a fast bot reply).
+                    self.replay(socket).await?;
+                }
+                Ok(())
             }
-            Err(IngestError::Invalid(reason)) => send(socket, &ServerFrame::error("invalid", reason)).await,
+            Err(IngestError::Invalid(reason)) => {
+                send(socket, &ServerFrame::error("invalid", reason)).await
+            }
             Err(error) => {
                 tracing::warn!(%error, "web-chat message not stored");
-                send(socket, &ServerFrame::error("unavailable", "message not stored; resend it")).await
+                send(
+                    socket,
+                    &ServerFrame::error("unavailable", "message not stored; resend it"),
+                )
+                .await
             }
         }
     }
