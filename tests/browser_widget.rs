@@ -58,11 +58,6 @@ impl ChromeDriver {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::CommandExt;
-            cmd.process_group(0); // so Drop can kill chromedriver and any leftover Chromium
-        }
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("failed to start {driver}: {e}"));
@@ -121,13 +116,9 @@ impl Drop for ChromeDriver {
                 }
             }
         }
-        #[cfg(unix)]
-        {
-            let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", self.child.id())])
-                .stderr(Stdio::null())
-                .status();
-        }
+        // Never shell out to `kill -KILL -<pgid>`: procps-ng 4.0.2's kill, run as root, signals
+        // every process on the machine for that form. Ending the session quits Chromium; then
+        // chromedriver itself is killed directly.
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile_dir);
