@@ -11,6 +11,7 @@ use axum::{
     middleware::{self, Next},
     response::Response,
     routing::get,
+    serve::ListenerExt,
     Router,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -105,6 +106,11 @@ impl App {
             stop.clone(),
         );
         tasks.push(ingest_task);
+        tasks.extend(crate::jobs::janitor::start(
+            db.system.clone(),
+            Duration::from_secs(settings.jobs.vacuum_interval_secs),
+            stop.clone(),
+        ));
         let listener =
             TcpListener::bind((settings.server.host.as_str(), settings.server.port)).await?;
         let state = AppState {
@@ -145,8 +151,15 @@ impl App {
         }
         let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
         let router = router(self.state.clone());
-        let serve = axum::serve(self.listener, router)
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        // Replies are small frames written as soon as they exist: Nagle's algorithm would hold them
+        // back until the peer's delayed ACK (~40 ms).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
+        let serve =
+            axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
         serve.await?;
         tracing::info!("http server stopped; draining ingest and workers");
         let drain = futures::future::join_all(self.tasks);

@@ -95,6 +95,8 @@ pub struct JobSettings {
     pub backoff_base_ms: u64,
     /// Backoff cap in milliseconds.
     pub backoff_max_ms: u64,
+    /// Seconds between janitor sweeps of the hot tables; 0 disables.
+    pub vacuum_interval_secs: u64,
 }
 
 /// Group-commit ingest settings.

@@ -8,13 +8,17 @@
 //! * Jobs sharing an `ordering_key` (a conversation) run strictly one after another in id order.
 //! * Failures back off exponentially with full jitter; after `max_attempts` a job is dead-lettered
 //!   with its last error and can be retried through the API.
+//! * A janitor vacuums the queue every few seconds, since autovacuum wakes too rarely for it.
 
 pub mod api;
+pub mod janitor;
 mod queue;
 mod retry;
 mod worker;
 
-pub use queue::{claim, complete, fail, list_dead, retry_dead, ClaimedJob, DeadJob};
+pub use queue::{
+    claim, complete, fail, list_dead, requeue_expired, retry_dead, ClaimedJob, DeadJob,
+};
 pub use retry::backoff;
 pub use worker::{JobError, JobHandler, WorkerPool};
 

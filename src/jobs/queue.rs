@@ -29,7 +29,10 @@ pub struct ClaimedJob {
 }
 
 /// Claim up to `limit` runnable jobs of the given kinds (system pool: spans tenants). A job is
-/// runnable when due (or its lease expired) and no earlier job with its ordering key is pending.
+/// runnable when queued and due, and no earlier job with its ordering key is pending. The scan
+/// walks the `jobs_ready` index in id order and stops at `limit`; expired leases are put back in
+/// the queue separately by [`requeue_expired`], which keeps this query free of an `OR` that would
+/// force a scan of every queued job.
 pub async fn claim(
     system: &PgPool,
     kinds: &[&str],
@@ -41,8 +44,7 @@ pub async fn claim(
         "WITH ready AS ( \
            SELECT j.id FROM jobs j \
            WHERE j.kind = ANY($1) \
-             AND ((j.status = 'queued' AND j.run_at <= now()) \
-                  OR (j.status = 'running' AND j.locked_until < now())) \
+             AND j.status = 'queued' AND j.run_at <= now() \
              AND (j.ordering_key IS NULL OR NOT EXISTS ( \
                   SELECT 1 FROM jobs e \
                   WHERE e.ordering_key = j.ordering_key AND e.id < j.id \
@@ -64,6 +66,19 @@ pub async fn claim(
         jobs.sort_by_key(|j| j.id);
         jobs
     })
+}
+
+/// Put jobs whose lease expired (their worker died or stalled) back in the queue. Returns how
+/// many were requeued. Cheap: it reads the `jobs_expired_leases` partial index.
+pub async fn requeue_expired(system: &PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'queued', locked_by = NULL, locked_until = NULL, \
+                last_error = coalesce(last_error, 'lease expired'), updated_at = now() \
+         WHERE status = 'running' AND locked_until < now()",
+    )
+    .execute(system)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Complete jobs by deleting them, inside the transaction that applied their effects. Returns the

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{backoff, claim, fail, ClaimedJob};
+use super::{backoff, claim, fail, requeue_expired, ClaimedJob};
 use crate::config::JobSettings;
 
 /// Why a job failed.
@@ -84,7 +84,19 @@ impl Loop {
         let kinds: Vec<&str> = self.handlers.keys().copied().collect();
         let lease = Duration::from_secs(self.settings.lease_secs.max(1));
         let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
+        // Every loop checks for expired leases at a quarter of the lease length, so a dead
+        // worker's jobs are back in the queue at most 1.25 leases after it died.
+        let reap_every = lease / 4;
+        let mut last_reap = std::time::Instant::now();
         while !self.stop.is_cancelled() {
+            if last_reap.elapsed() >= reap_every {
+                last_reap = std::time::Instant::now();
+                match requeue_expired(&self.system).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(jobs = n, "requeued jobs whose lease expired"),
+                    Err(error) => tracing::warn!(%error, "requeueing expired leases failed"),
+                }
+            }
             match claim(
                 &self.system,
                 &kinds,

@@ -5,6 +5,7 @@
 mod common;
 
 mod bad_input;
+mod cli;
 mod health;
 mod isolation;
 mod jobs_queue;

@@ -119,3 +119,34 @@ async fn channels_are_created_listed_updated_and_deleted(pool: PgPool) {
         404
     );
 }
+
+#[sqlx::test]
+async fn deleting_a_channel_deletes_its_conversations_and_their_messages(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut v = crate::common::Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    v.say("d1", "hello").await;
+    v.outbound(2).await;
+    app.settle().await;
+    let channels: Value = app
+        .get("/api/v1/channels", &app.api_key)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = channels[0]["id"].as_str().expect("id").to_owned();
+    let deleted = app
+        .http
+        .delete(app.url(&format!("/api/v1/channels/{id}")))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    let (conversations, messages): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages)",
+    )
+    .fetch_one(&app.db.system)
+    .await
+    .expect("counts");
+    assert_eq!((conversations, messages), (0, 0));
+}

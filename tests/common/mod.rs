@@ -155,7 +155,7 @@ impl Visitor {
         token: Option<&str>,
         after_seq: Option<i64>,
     ) -> Self {
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, None, true)
             .await
             .expect("ws connect");
         let hello = json!({"type": "hello", "channel_key": channel_key, "visitor_token": token, "after_seq": after_seq});
