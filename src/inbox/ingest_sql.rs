@@ -110,11 +110,14 @@ async fn find_existing_messages(
 ) -> Result<HashMap<DedupeKey, Accepted>, sqlx::Error> {
     let channels: Vec<ChannelId> = group.iter().map(|i| i.channel_id).collect();
     let external: Vec<&str> = group.iter().map(|i| i.external_id.as_str()).collect();
+    // `external_id IS NOT NULL` is restated so the planner can use the partial dedupe index: it
+    // cannot infer the predicate from the join condition, and without it scans every message.
     let rows: Vec<(ChannelId, String, MessageId, ConversationId, i64)> = sqlx::query_as(
         "SELECT m.channel_id, m.external_id, m.id, m.conversation_id, m.seq \
          FROM messages m \
          JOIN unnest($1::uuid[], $2::text[]) AS k(channel_id, external_id) \
-           ON m.channel_id = k.channel_id AND m.external_id = k.external_id",
+           ON m.channel_id = k.channel_id AND m.external_id = k.external_id \
+         WHERE m.external_id IS NOT NULL",
     )
     .bind(&channels)
     .bind(&external)
