@@ -159,11 +159,21 @@ impl AgentTurns {
             };
             match self.turn(conn, tenant, conv, text, &vars, now).await {
                 Ok(Some(result)) => {
+                    tracing::debug!(
+                        %tenant, conversation = %conv_id, job = job_id, state = %result.state.state,
+                        replies = result.replies.len(), "agent turn"
+                    );
                     results.push(result);
                     done.push(job_id);
                 }
-                Ok(None) => done.push(job_id),
-                Err(error) => failures.push((job_id, error)),
+                Ok(None) => {
+                    tracing::debug!(%tenant, conversation = %conv_id, owner = %conv.owner_kind, "no bot turn: not owned by the bot");
+                    done.push(job_id);
+                }
+                Err(error) => {
+                    tracing::warn!(%tenant, conversation = %conv_id, job = job_id, %error, "agent turn failed");
+                    failures.push((job_id, error));
+                }
             }
         }
         write_results(conn, tenant, &results).await?;

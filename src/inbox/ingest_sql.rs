@@ -46,7 +46,7 @@ pub async fn ingest_tenant_group(
         let contacts = resolve_contacts(conn, tenant, group, &fresh).await?;
         let conversations = resolve_conversations(conn, tenant, group, &fresh, &contacts).await?;
         let planned = plan_messages(group, &fresh, &contacts, &conversations);
-        let inserted = insert_messages(conn, tenant, &planned).await?;
+        let inserted = insert_messages(conn, tenant, group, &planned).await?;
         enqueue_turns(conn, tenant, &planned, &inserted).await?;
         for p in planned {
             if inserted.contains(&p.view.id) {
@@ -222,7 +222,8 @@ struct LockedConversation {
 
 type ConversationKey = (ChannelId, ContactId);
 
-/// Find (locking, in id order) or open the active conversation of each contact on its channel.
+/// Find or open the active conversation of each contact on its channel, locking them in id order
+/// and reserving sequence numbers for this batch's messages in the same statement.
 async fn resolve_conversations(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -230,17 +231,20 @@ async fn resolve_conversations(
     fresh: &[usize],
     contacts: &HashMap<IdentityKey, ContactId>,
 ) -> Result<HashMap<ConversationKey, LockedConversation>, sqlx::Error> {
+    let mut counts: HashMap<ConversationKey, i64> = HashMap::new();
     let mut wanted: Vec<ConversationKey> = Vec::new();
-    let mut seen = HashSet::new();
     for &i in fresh {
         let ident = (group[i].channel_id, group[i].sender.address.clone());
         if let Some(&contact) = contacts.get(&ident) {
-            if seen.insert((group[i].channel_id, contact)) {
-                wanted.push((group[i].channel_id, contact));
+            let key = (group[i].channel_id, contact);
+            let n = counts.entry(key).or_insert(0);
+            if *n == 0 {
+                wanted.push(key);
             }
+            *n += 1;
         }
     }
-    let mut found = lock_active_conversations(conn, &wanted).await?;
+    let mut found = lock_and_reserve(conn, &wanted, &counts).await?;
     let missing: Vec<ConversationKey> = wanted
         .iter()
         .filter(|k| !found.contains_key(*k))
@@ -262,25 +266,39 @@ async fn resolve_conversations(
         .bind(&contact_ids)
         .execute(&mut *conn)
         .await?;
-        found.extend(lock_active_conversations(conn, &missing).await?);
+        found.extend(lock_and_reserve(conn, &missing, &counts).await?);
     }
     Ok(found)
 }
 
-async fn lock_active_conversations(
+/// Lock the active conversations of `keys` (in id order, so concurrent batches cannot deadlock)
+/// and advance each one's `last_seq` by its number of new messages, in one statement. The
+/// returned `last_seq` is the value before the advance: the batch numbers its messages after it.
+async fn lock_and_reserve(
     conn: &mut PgConnection,
     keys: &[ConversationKey],
+    counts: &HashMap<ConversationKey, i64>,
 ) -> Result<HashMap<ConversationKey, LockedConversation>, sqlx::Error> {
     let channels: Vec<ChannelId> = keys.iter().map(|k| k.0).collect();
     let contacts: Vec<ContactId> = keys.iter().map(|k| k.1).collect();
+    let n: Vec<i64> = keys
+        .iter()
+        .map(|k| counts.get(k).copied().unwrap_or(0))
+        .collect();
     let rows: Vec<(ConversationId, ChannelId, ContactId, i64)> = sqlx::query_as(
-        "SELECT c.id, c.channel_id, c.contact_id, c.last_seq FROM conversations c \
-         JOIN unnest($1::uuid[], $2::uuid[]) AS k(channel_id, contact_id) \
-           ON c.channel_id = k.channel_id AND c.contact_id = k.contact_id \
-         WHERE c.status <> 'closed' ORDER BY c.id FOR UPDATE OF c",
+        "WITH k AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[]) AS k(channel_id, contact_id, n)), \
+         locked AS ( \
+           SELECT c.id, k.n FROM conversations c \
+           JOIN k ON c.channel_id = k.channel_id AND c.contact_id = k.contact_id \
+           WHERE c.status <> 'closed' ORDER BY c.id FOR UPDATE OF c) \
+         UPDATE conversations c \
+            SET last_seq = c.last_seq + locked.n, last_message_at = now(), updated_at = now() \
+         FROM locked WHERE c.id = locked.id \
+         RETURNING c.id, c.channel_id, c.contact_id, c.last_seq - locked.n",
     )
     .bind(&channels)
     .bind(&contacts)
+    .bind(&n)
     .fetch_all(conn)
     .await?;
     Ok(rows
@@ -341,10 +359,12 @@ fn plan_messages(
 async fn insert_messages(
     conn: &mut PgConnection,
     tenant: TenantId,
+    group: &[&Inbound],
     planned: &[Planned],
 ) -> Result<HashSet<MessageId>, sqlx::Error> {
     let ids: Vec<MessageId> = planned.iter().map(|p| p.view.id).collect();
     let convs: Vec<ConversationId> = planned.iter().map(|p| p.view.conversation_id).collect();
+    let channels: Vec<ChannelId> = planned.iter().map(|p| group[p.index].channel_id).collect();
     let seqs: Vec<i64> = planned.iter().map(|p| p.view.seq).collect();
     let bodies: Vec<&str> = planned.iter().map(|p| p.view.body.as_str()).collect();
     let contents: Vec<Value> = planned.iter().map(|p| p.view.content.clone()).collect();
@@ -353,38 +373,24 @@ async fn insert_messages(
     let inserted: Vec<MessageId> = sqlx::query_scalar(
         "INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, author_kind, \
                                body, content, external_id, delivery_status, created_at) \
-         SELECT t.id, $1, t.conversation_id, c.channel_id, t.seq, 'inbound', 'contact', \
+         SELECT t.id, $1, t.conversation_id, t.channel_id, t.seq, 'inbound', 'contact', \
                 t.body, t.content, t.external_id, 'received', t.created_at \
-         FROM unnest($2::uuid[], $3::uuid[], $4::int8[], $5::text[], $6::jsonb[], $7::text[], $8::timestamptz[]) \
-              AS t(id, conversation_id, seq, body, content, external_id, created_at) \
-         JOIN conversations c ON c.id = t.conversation_id \
+         FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::int8[], $6::text[], $7::jsonb[], $8::text[], \
+                     $9::timestamptz[]) \
+              AS t(id, conversation_id, channel_id, seq, body, content, external_id, created_at) \
          ON CONFLICT (channel_id, external_id) WHERE external_id IS NOT NULL DO NOTHING \
          RETURNING id",
     )
     .bind(tenant)
     .bind(&ids)
     .bind(&convs)
+    .bind(&channels)
     .bind(&seqs)
     .bind(&bodies)
     .bind(&contents)
     .bind(&externals)
     .bind(&created)
     .fetch_all(&mut *conn)
-    .await?;
-    // Advance each conversation's sequence to the highest number handed out.
-    let mut top: HashMap<ConversationId, i64> = HashMap::new();
-    for p in planned {
-        let entry = top.entry(p.view.conversation_id).or_insert(p.view.seq);
-        *entry = (*entry).max(p.view.seq);
-    }
-    let (conv_ids, last): (Vec<ConversationId>, Vec<i64>) = top.into_iter().unzip();
-    sqlx::query(
-        "UPDATE conversations c SET last_seq = t.last_seq, last_message_at = now(), updated_at = now() \
-         FROM unnest($1::uuid[], $2::int8[]) AS t(id, last_seq) WHERE c.id = t.id",
-    )
-    .bind(&conv_ids)
-    .bind(&last)
-    .execute(&mut *conn)
     .await?;
     Ok(inserted.into_iter().collect())
 }

@@ -194,3 +194,52 @@ async fn a_handed_off_conversation_gets_no_more_bot_replies(pool: PgPool) {
         ("handoff", "none", 3)
     );
 }
+
+#[sqlx::test]
+async fn shutdown_closes_sockets_and_finishes_in_flight_work(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut v = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    v.say("s1", "hello").await;
+    v.next_of("ack").await;
+    let db = app.db.clone();
+    let port = app.port;
+    let started = std::time::Instant::now();
+    app.shutdown().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "drained within the grace period"
+    );
+    // The socket was closed by the server.
+    use futures::StreamExt;
+    let mut closed = false;
+    while let Ok(Some(frame)) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), v.ws.next()).await
+    {
+        match frame {
+            Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+        }
+    }
+    assert!(closed, "server closed the socket");
+    // New connections are refused.
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err());
+    // The accepted message was answered before the workers stopped, or is still queued: never lost.
+    let (inbound, pending, replies): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM messages WHERE direction = 'inbound'), \
+                (SELECT count(*) FROM jobs), \
+                (SELECT count(*) FROM messages WHERE author_kind = 'bot')",
+    )
+    .fetch_one(&db.system)
+    .await
+    .expect("counts");
+    assert_eq!(inbound, 1);
+    assert!(
+        replies == 2 || pending == 1,
+        "replies {replies}, pending jobs {pending}"
+    );
+}

@@ -18,6 +18,7 @@ use axum::{
 use chrono::Utc;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
 
 use super::protocol::{valid_client_id, ClientFrame, ServerFrame, WidgetMessage};
 use super::visitor;
@@ -53,10 +54,27 @@ struct Session {
 }
 
 async fn run(mut socket: WebSocket, state: AppState) {
-    let Some(mut session) = handshake(&mut socket, &state).await else {
+    let span = tracing::info_span!(
+        "webchat",
+        tenant = tracing::field::Empty,
+        channel = tracing::field::Empty,
+        conversation = tracing::field::Empty
+    );
+    run_in(&mut socket, state).instrument(span).await;
+}
+
+async fn run_in(socket: &mut WebSocket, state: AppState) {
+    let Some(mut session) = handshake(socket, &state).await else {
         return;
     };
-    if session.replay(&mut socket).await.is_err() {
+    let span = tracing::Span::current();
+    span.record("tenant", tracing::field::display(session.route.tenant_id));
+    span.record("channel", tracing::field::display(session.route.channel_id));
+    if let Some(conversation) = session.conversation {
+        span.record("conversation", tracing::field::display(conversation));
+    }
+    tracing::debug!("web-chat session ready");
+    if session.replay(socket).await.is_err() {
         return;
     }
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -65,10 +83,10 @@ async fn run(mut socket: WebSocket, state: AppState) {
     loop {
         let outcome = tokio::select! {
             frame = socket.recv() => match frame {
-                Some(Ok(frame)) => session.on_frame(&mut socket, frame).await,
+                Some(Ok(frame)) => session.on_frame(socket, frame).await,
                 _ => break,
             },
-            event = next_event(&mut session.subscription) => session.on_event(&mut socket, event).await,
+            event = next_event(&mut session.subscription) => session.on_event(socket, event).await,
             _ = ping.tick() => socket.send(Message::Ping(Default::default())).await.map_err(|_| ()),
             _ = stop.cancelled() => {
                 let _ = socket.send(Message::Close(None)).await;
@@ -215,6 +233,7 @@ impl Session {
             self.sent.clear();
         }
         self.conversation = Some(conversation);
+        tracing::Span::current().record("conversation", tracing::field::display(conversation));
         self.subscription = Some(self.state.hub.subscribe_conversation(conversation));
     }
 
