@@ -243,3 +243,29 @@ async fn shutdown_closes_sockets_and_finishes_in_flight_work(pool: PgPool) {
         "replies {replies}, pending jobs {pending}"
     );
 }
+
+#[sqlx::test]
+async fn another_tab_sees_the_visitors_message_while_the_sender_gets_only_the_ack(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut first = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    first.say("t1", "hello").await;
+    first.outbound(2).await;
+    let token = first.token.clone();
+    let mut second = Visitor::connect(&app.ws_url, &app.webchat_key, Some(&token), Some(3)).await;
+    first.say("t2", "Talk to a person").await;
+    let echo = second.next_of("message").await;
+    assert_eq!(echo["message"]["direction"], "inbound");
+    assert_eq!(echo["message"]["client_id"], "t2");
+    first.next_of("ack").await;
+    first.outbound(1).await;
+    second.outbound(1).await;
+    let sender_echoes = first
+        .pending
+        .iter()
+        .filter(|f| f["type"] == "message" && f["message"]["direction"] == "inbound")
+        .count();
+    assert_eq!(
+        sender_echoes, 0,
+        "the sender is not sent its own message back"
+    );
+}

@@ -358,9 +358,15 @@ impl Session {
                     duplicate: accepted.duplicate,
                 };
                 send(socket, &ack).await?;
-                if self.conversation != Some(accepted.conversation_id) {
+                let first = self.conversation != Some(accepted.conversation_id);
+                if first {
                     self.follow(accepted.conversation_id);
-                    // Anything committed before the subscription started (the echo, a fast bot reply).
+                }
+                // The ack told this socket everything the echo would; other tabs of the same
+                // visitor still get the echo through the bus.
+                self.sent.insert(accepted.seq);
+                if first {
+                    // Anything committed before the subscription started (a fast bot reply).
                     self.replay(socket).await?;
                 }
                 Ok(())
