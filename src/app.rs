@@ -28,7 +28,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::http::{health, openapi, ApiError};
 use crate::inbox::Ingestor;
-use crate::jobs::{JobHandler, WorkerPool};
+use crate::jobs::{Handlers, TxJobHandler, WorkerPool};
 use crate::tenants::secrets::SecretBox;
 
 /// State shared by every handler and task.
@@ -92,15 +92,19 @@ impl App {
             settings.ingest.clone(),
             stop.clone(),
         );
-        let turns: Arc<dyn JobHandler> = Arc::new(AgentTurns::new(
-            db.clone(),
+        let turns: Arc<dyn TxJobHandler> = Arc::new(AgentTurns::new(
             bus.clone(),
             flows.clone(),
             settings.agent.default_flow.clone(),
         ));
+        let handlers = Handlers {
+            leased: Vec::new(),
+            in_tx: vec![turns],
+            runtime_role: settings.database.runtime_role.clone(),
+        };
         let mut tasks = WorkerPool::start(
             db.system.clone(),
-            vec![turns],
+            handlers,
             settings.jobs.clone(),
             wake_jobs.clone(),
             stop.clone(),

@@ -16,14 +16,13 @@ use sqlx::PgConnection;
 use super::machine::{initial_state, step, FlowState, FlowStatus, StepContext, TurnInput};
 use super::registry::{CompiledFlow, FlowRegistry};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
-use crate::db::{set_tenant, Db};
+use crate::db::set_tenant;
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
 use crate::inbox::MessageView;
-use crate::jobs::{ClaimedJob, JobError, JobHandler};
+use crate::jobs::{ClaimedJob, JobError, TxJobHandler};
 
 /// Runs agent turns.
 pub struct AgentTurns {
-    db: Db,
     bus: Arc<dyn Bus>,
     flows: Arc<FlowRegistry>,
     default_flow: String,
@@ -31,9 +30,8 @@ pub struct AgentTurns {
 
 impl AgentTurns {
     /// A handler over the given registry.
-    pub fn new(db: Db, bus: Arc<dyn Bus>, flows: Arc<FlowRegistry>, default_flow: String) -> Self {
+    pub fn new(bus: Arc<dyn Bus>, flows: Arc<FlowRegistry>, default_flow: String) -> Self {
         Self {
-            db,
             bus,
             flows,
             default_flow,
@@ -69,74 +67,51 @@ struct TurnResult {
 }
 
 #[async_trait::async_trait]
-impl JobHandler for AgentTurns {
+impl TxJobHandler for AgentTurns {
     fn kind(&self) -> &'static str {
         "agent_turn"
     }
 
-    async fn run(&self, jobs: Vec<ClaimedJob>, worker: &str) -> Vec<(i64, JobError)> {
-        let mut by_tenant: BTreeMap<TenantId, Vec<ClaimedJob>> = BTreeMap::new();
+    async fn run_in_tx(
+        &self,
+        conn: &mut PgConnection,
+        jobs: &[ClaimedJob],
+    ) -> Result<(Vec<(i64, JobError)>, Vec<Event>), sqlx::Error> {
+        let mut by_tenant: BTreeMap<TenantId, Vec<&ClaimedJob>> = BTreeMap::new();
         for job in jobs {
             by_tenant.entry(job.tenant_id).or_default().push(job);
         }
-        let all_ids: Vec<i64> = by_tenant.values().flatten().map(|j| j.id).collect();
-        match self.run_batch(&by_tenant, worker).await {
-            Ok((failures, events)) => {
-                metrics::counter!("agent_turns_total")
-                    .increment((all_ids.len() - failures.len()) as u64);
-                publish_logged(&self.bus, events).await;
-                failures
-            }
-            Err(error) => {
-                tracing::warn!(%error, jobs = all_ids.len(), "agent turn batch failed");
-                all_ids
-                    .into_iter()
-                    .map(|id| (id, JobError::Retryable(error.to_string())))
-                    .collect()
-            }
+        let mut failures = Vec::new();
+        let mut events = Vec::new();
+        for (tenant, jobs) in by_tenant {
+            set_tenant(conn, tenant).await?;
+            let (f, e) = self.run_tenant(conn, tenant, &jobs).await?;
+            failures.extend(f);
+            events.extend(e);
         }
+        Ok((failures, events))
+    }
+
+    async fn after_commit(&self, events: Vec<Event>) {
+        let replies = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::MessageCreated { .. }))
+            .count();
+        metrics::counter!("messages_out_total").increment(replies as u64);
+        publish_logged(&self.bus, events).await;
     }
 }
 
 impl AgentTurns {
-    async fn run_batch(
-        &self,
-        by_tenant: &BTreeMap<TenantId, Vec<ClaimedJob>>,
-        worker: &str,
-    ) -> Result<(Vec<(i64, JobError)>, Vec<Event>), sqlx::Error> {
-        let mut tx = self.db.app.begin().await?;
-        let mut failures = Vec::new();
-        let mut events = Vec::new();
-        for (tenant, jobs) in by_tenant {
-            set_tenant(&mut tx, *tenant).await?;
-            let (f, e) = self.run_tenant(&mut tx, *tenant, jobs, worker).await?;
-            failures.extend(f);
-            events.extend(e);
-        }
-        tx.commit().await?;
-        Ok((failures, events))
-    }
-
     async fn run_tenant(
         &self,
         conn: &mut PgConnection,
         tenant: TenantId,
-        jobs: &[ClaimedJob],
-        worker: &str,
+        jobs: &[&ClaimedJob],
     ) -> Result<(Vec<(i64, JobError)>, Vec<Event>), sqlx::Error> {
-        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-        // Lock the jobs we still hold: a job whose lease was taken over is skipped entirely.
-        let held: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE id = ANY($1) AND status = 'running' AND locked_by = $2 FOR UPDATE",
-        )
-        .bind(&ids)
-        .bind(worker)
-        .fetch_all(&mut *conn)
-        .await?;
-        let jobs: Vec<&ClaimedJob> = jobs.iter().filter(|j| held.contains(&j.id)).collect();
         let mut failures = Vec::new();
         let mut inputs: Vec<(i64, ConversationId, MessageId)> = Vec::new();
-        for job in &jobs {
+        for job in jobs {
             match parse_payload(&job.payload) {
                 Some((conv, msg)) => inputs.push((job.id, conv, msg)),
                 None => failures.push((
@@ -177,7 +152,8 @@ impl AgentTurns {
             }
         }
         write_results(conn, tenant, &results).await?;
-        crate::jobs::complete(conn, &done, worker).await?;
+        crate::jobs::in_tx::delete(conn, &done).await?;
+        metrics::counter!("agent_turns_total").increment(done.len() as u64);
         Ok((failures, events_of(tenant, results)))
     }
 
@@ -390,7 +366,6 @@ async fn insert_replies(
     .bind(&created)
     .execute(conn)
     .await?;
-    metrics::counter!("messages_out_total").increment(replies.len() as u64);
     Ok(())
 }
 

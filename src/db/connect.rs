@@ -66,7 +66,7 @@ pub async fn pools_from_options(
     let system = PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options.clone())
+        .connect_with(options.clone().application_name("switchboard-system"))
         .await
         .map_err(|e| unreachable_or(e, &options))?;
     let set_role = format!("SET ROLE {}", quote_ident(runtime_role));
@@ -80,7 +80,7 @@ pub async fn pools_from_options(
                 Ok(())
             })
         })
-        .connect_lazy_with(options);
+        .connect_lazy_with(options.application_name("switchboard"));
     Ok(Db { app, system })
 }
 

@@ -1,8 +1,9 @@
 //! The durable job queue in PostgreSQL.
 //!
 //! * Enqueue inside the business transaction that makes the job necessary ([`enqueue_many`]).
-//! * Workers claim batches with `FOR UPDATE SKIP LOCKED`, leasing each job until `locked_until`;
-//!   a worker that dies loses its lease and the job is taken over.
+//! * Workers claim batches with `FOR UPDATE SKIP LOCKED`. Short database-only jobs (agent turns)
+//!   run inside the claiming transaction, the row lock being their lease ([`in_tx`]); others are
+//!   leased until `locked_until`, and a worker that dies loses its lease and the job is taken over.
 //! * A handler completes a job by deleting it in the same transaction as its effects
 //!   ([`complete`]), so effect and completion commit together: exactly once, even across crashes.
 //! * Jobs sharing an `ordering_key` (a conversation) run strictly one after another in id order.
@@ -11,16 +12,18 @@
 //! * A janitor vacuums the queue every few seconds, since autovacuum wakes too rarely for it.
 
 pub mod api;
+pub mod in_tx;
 pub mod janitor;
 mod queue;
 mod retry;
 mod worker;
 
+pub use in_tx::TxJobHandler;
 pub use queue::{
     claim, complete, fail, list_dead, requeue_expired, retry_dead, ClaimedJob, DeadJob,
 };
 pub use retry::backoff;
-pub use worker::{JobError, JobHandler, WorkerPool};
+pub use worker::{Handlers, JobError, JobHandler, WorkerPool};
 
 use serde_json::Value;
 use sqlx::PgConnection;

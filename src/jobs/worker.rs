@@ -1,6 +1,8 @@
 //! Worker loops: claim a batch, hand each kind's jobs to its handler, record failures.
-//! A loop sleeps only when it found nothing; ingest wakes it through a [`Notify`] so a new job
-//! starts within milliseconds, and a poll interval catches jobs enqueued by other nodes.
+//! Leased handlers ([`JobHandler`]) claim and commit, then run; transactional handlers
+//! ([`TxJobHandler`]) run inside the claiming transaction. A loop sleeps only when it found
+//! nothing; ingest wakes it through a [`Notify`] so a new job starts within milliseconds, and a
+//! poll interval catches jobs enqueued by other nodes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::in_tx::{self, TxJobHandler};
 use super::{backoff, claim, fail, requeue_expired, ClaimedJob};
 use crate::config::JobSettings;
 
@@ -38,9 +41,22 @@ pub trait JobHandler: Send + Sync + 'static {
 /// The worker loops of one process.
 pub struct WorkerPool;
 
+/// What the workers run.
+#[derive(Clone, Default)]
+pub struct Handlers {
+    /// Handlers of leased jobs (claim, commit, run, complete).
+    pub leased: Vec<Arc<dyn JobHandler>>,
+    /// Handlers run inside the claiming transaction.
+    pub in_tx: Vec<Arc<dyn TxJobHandler>>,
+    /// Role transactional handlers run as (row-level security applies to it).
+    pub runtime_role: String,
+}
+
 struct Loop {
     system: PgPool,
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+    in_tx: Vec<Arc<dyn TxJobHandler>>,
+    runtime_role: String,
     settings: JobSettings,
     wake: Arc<Notify>,
     stop: CancellationToken,
@@ -51,13 +67,18 @@ impl WorkerPool {
     /// Start `settings.workers` loops. They finish their current batch and exit when `stop` fires.
     pub fn start(
         system: PgPool,
-        handlers: Vec<Arc<dyn JobHandler>>,
+        handlers: Handlers,
         settings: JobSettings,
         wake: Arc<Notify>,
         stop: CancellationToken,
     ) -> Vec<JoinHandle<()>> {
+        let Handlers {
+            leased,
+            in_tx,
+            runtime_role,
+        } = handlers;
         let handlers: HashMap<&'static str, Arc<dyn JobHandler>> =
-            handlers.into_iter().map(|h| (h.kind(), h)).collect();
+            leased.into_iter().map(|h| (h.kind(), h)).collect();
         let node = format!(
             "{}-{}",
             std::process::id(),
@@ -68,6 +89,8 @@ impl WorkerPool {
                 let worker = Loop {
                     system: system.clone(),
                     handlers: handlers.clone(),
+                    in_tx: in_tx.clone(),
+                    runtime_role: runtime_role.clone(),
                     settings: settings.clone(),
                     wake: wake.clone(),
                     stop: stop.clone(),
@@ -97,25 +120,31 @@ impl Loop {
                     Err(error) => tracing::warn!(%error, "requeueing expired leases failed"),
                 }
             }
-            match claim(
-                &self.system,
-                &kinds,
-                self.settings.batch_size,
-                lease,
-                &self.name,
-            )
-            .await
-            {
-                Ok(jobs) if !jobs.is_empty() => {
-                    metrics::counter!("jobs_claimed_total").increment(jobs.len() as u64);
-                    self.process(jobs).await;
-                    // Finishing may have unblocked a conversation's next job: look again at once,
-                    // and let a sleeping sibling look too.
-                    self.wake.notify_one();
-                    continue;
+            let mut claimed = self.run_in_tx_handlers().await;
+            if !kinds.is_empty() {
+                match claim(
+                    &self.system,
+                    &kinds,
+                    self.settings.batch_size,
+                    lease,
+                    &self.name,
+                )
+                .await
+                {
+                    Ok(jobs) if !jobs.is_empty() => {
+                        claimed += jobs.len();
+                        metrics::counter!("jobs_claimed_total").increment(jobs.len() as u64);
+                        self.process(jobs).await;
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "claiming jobs failed"),
                 }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "claiming jobs failed"),
+            }
+            if claimed > 0 {
+                // Finishing may have unblocked a conversation's next job: look again at once,
+                // and let a sleeping sibling look too.
+                self.wake.notify_one();
+                continue;
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -123,6 +152,27 @@ impl Loop {
                 _ = self.stop.cancelled() => break,
             }
         }
+    }
+
+    async fn run_in_tx_handlers(&self) -> usize {
+        let mut claimed = 0;
+        for handler in &self.in_tx {
+            match in_tx::run_batch(
+                &self.system,
+                handler.as_ref(),
+                &self.settings,
+                &self.runtime_role,
+            )
+            .await
+            {
+                Ok(n) => {
+                    claimed += n;
+                    metrics::counter!("jobs_claimed_total").increment(n as u64);
+                }
+                Err(error) => tracing::warn!(%error, kind = handler.kind(), "running jobs failed"),
+            }
+        }
+        claimed
     }
 
     async fn process(&self, jobs: Vec<ClaimedJob>) {

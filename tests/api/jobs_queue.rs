@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use switchboard::db::Db;
 use switchboard::ids::TenantId;
-use switchboard::jobs::{complete, ClaimedJob, JobError, JobHandler, WorkerPool};
+use switchboard::jobs::{complete, ClaimedJob, Handlers, JobError, JobHandler, WorkerPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +56,14 @@ impl JobHandler for Probe {
     }
 }
 
+fn leased(probe: Arc<Probe>) -> Handlers {
+    Handlers {
+        leased: vec![probe],
+        in_tx: Vec::new(),
+        runtime_role: "switchboard_app".into(),
+    }
+}
+
 fn rand_ms() -> u64 {
     (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -96,7 +104,7 @@ async fn jobs_with_one_key_run_in_order_and_never_overlap_across_workers(pool: P
     });
     let handles = WorkerPool::start(
         app.db.system.clone(),
-        vec![probe],
+        leased(probe),
         settings,
         Arc::new(Notify::new()),
         stop.clone(),
@@ -139,7 +147,7 @@ async fn a_failing_job_backs_off_then_is_dead_lettered_and_can_be_retried(pool: 
     });
     let handles = WorkerPool::start(
         app.db.system.clone(),
-        vec![probe],
+        leased(probe),
         test_settings().jobs,
         Arc::new(Notify::new()),
         stop.clone(),
@@ -190,8 +198,8 @@ async fn a_failing_job_backs_off_then_is_dead_lettered_and_can_be_retried(pool: 
     assert_eq!(again.status(), 404, "only dead jobs can be retried");
 }
 
-/// Kill -9 a worker process mid-job: its lease expires, another worker takes the job over, and
-/// every message is answered exactly once.
+/// Kill -9 a worker process in the middle of a batch: its open transaction is aborted, the jobs
+/// it had locked are taken over by another worker, and every message is answered exactly once.
 #[sqlx::test]
 async fn a_killed_worker_process_jobs_are_taken_over_and_complete_once(pool: PgPool) {
     // This node ingests only: jobs pile up for the worker process.
@@ -209,27 +217,30 @@ async fn a_killed_worker_process_jobs_are_taken_over_and_complete_once(pool: PgP
         .to_owned();
     let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
     let mut child = spawn_worker(&url, 1);
-    // Wait until the worker is part-way through, then kill it without warning.
-    let mut running_at_kill = 0i64;
-    for _ in 0..400 {
-        let (done, running): (i64, i64) = sqlx::query_as(
+    // Wait until the worker is part-way through and holds jobs in an open transaction, then
+    // kill it without warning.
+    let mut in_flight_at_kill = 0i64;
+    for _ in 0..2000 {
+        let (done, in_flight): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM messages WHERE author_kind = 'bot'), \
-                    (SELECT count(*) FROM jobs WHERE status = 'running')",
+                    (SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE a.datname = current_database() AND a.application_name = 'switchboard-system' \
+                       AND l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock')",
         )
         .fetch_one(&pool)
         .await
         .expect("progress");
-        if done >= 10 && running > 0 {
+        if done >= 10 && in_flight > 0 {
             child.kill().expect("kill worker");
-            running_at_kill = running;
+            in_flight_at_kill = in_flight;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let _ = child.wait();
     assert!(
-        running_at_kill > 0,
-        "the worker was killed while holding a job"
+        in_flight_at_kill > 0,
+        "the worker was killed inside a transaction"
     );
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
         .fetch_one(&pool)
@@ -237,7 +248,6 @@ async fn a_killed_worker_process_jobs_are_taken_over_and_complete_once(pool: PgP
         .expect("count");
     assert!(left > 0, "work remained after the kill");
 
-    // A fresh worker takes over once the dead worker's lease (2 s) expires.
     let mut rescuer = spawn_worker(&url, 4);
     for _ in 0..600 {
         let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
@@ -262,6 +272,53 @@ async fn a_killed_worker_process_jobs_are_taken_over_and_complete_once(pool: PgP
         per_conversation.iter().all(|&n| n == 2),
         "every greeting sent exactly once: {per_conversation:?}"
     );
+}
+
+/// A leased job whose worker stalls past its lease is taken over; the stalled worker's late
+/// completion is refused, so the job's effect happens once.
+#[sqlx::test]
+async fn a_stalled_lease_is_taken_over_and_the_late_completion_is_refused(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    enqueue(&pool, app.seed.tenant_id, uuid::Uuid::now_v7(), 7, 5).await;
+    let lease = Duration::from_millis(300);
+    let first = switchboard::jobs::claim(&app.db.system, &["test_probe"], 10, lease, "stalled")
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 1);
+    // Not claimable while leased.
+    assert!(
+        switchboard::jobs::claim(&app.db.system, &["test_probe"], 10, lease, "other")
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    assert_eq!(
+        switchboard::jobs::requeue_expired(&app.db.system)
+            .await
+            .expect("reap"),
+        1
+    );
+    let second = switchboard::jobs::claim(&app.db.system, &["test_probe"], 10, lease, "rescuer")
+        .await
+        .expect("claim");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].attempts, 2);
+    let mut tx = app.db.tenant_tx(app.seed.tenant_id).await.expect("tx");
+    assert!(
+        complete(&mut tx, &[first[0].id], "stalled")
+            .await
+            .expect("complete")
+            .is_empty(),
+        "late completion refused"
+    );
+    assert_eq!(
+        complete(&mut tx, &[second[0].id], "rescuer")
+            .await
+            .expect("complete"),
+        vec![second[0].id]
+    );
+    tx.commit().await.expect("commit");
 }
 
 fn spawn_worker(database_url: &str, batch: i64) -> std::process::Child {
