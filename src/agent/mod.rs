@@ -22,6 +22,7 @@ pub mod matching;
 pub mod prompts;
 pub mod registry;
 pub mod slots;
+mod turn_writes;
 pub mod turns;
 pub mod validate;
 

@@ -7,7 +7,11 @@
 //! human or waiting in the queue gets no bot reply: ownership is checked under the row lock.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long cached business variables are used.
+const VARS_TTL: Duration = Duration::from_secs(10);
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -15,6 +19,7 @@ use sqlx::PgConnection;
 
 use super::machine::{initial_state, step, FlowState, FlowStatus, StepContext, TurnInput};
 use super::registry::{CompiledFlow, FlowRegistry};
+use super::turn_writes::{events_of, write_results, TurnResult};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
 use crate::db::set_tenant;
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
@@ -23,6 +28,7 @@ use crate::jobs::{ClaimedJob, JobError, TxJobHandler};
 
 /// Runs agent turns.
 pub struct AgentTurns {
+    vars: Mutex<HashMap<TenantId, (Instant, Value)>>,
     bus: Arc<dyn Bus>,
     flows: Arc<FlowRegistry>,
     default_flow: String,
@@ -32,6 +38,7 @@ impl AgentTurns {
     /// A handler over the given registry.
     pub fn new(bus: Arc<dyn Bus>, flows: Arc<FlowRegistry>, default_flow: String) -> Self {
         Self {
+            vars: Mutex::new(HashMap::new()),
             bus,
             flows,
             default_flow,
@@ -51,19 +58,8 @@ struct ConversationRow {
     version: i64,
     last_seq: i64,
     channel_flow: Option<String>,
-}
-
-/// What one turn decided.
-struct TurnResult {
-    conversation: ConversationId,
-    old_version: i64,
-    state: FlowState,
-    flow_key: String,
-    flow_version: i32,
-    status: &'static str,
-    owner_kind: &'static str,
-    replies: Vec<MessageView>,
-    channel_id: ChannelId,
+    message_id: Option<MessageId>,
+    message_body: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -103,6 +99,33 @@ impl TxJobHandler for AgentTurns {
 }
 
 impl AgentTurns {
+    /// Template variables describing the business; cached briefly (a rename shows within
+    /// [`VARS_TTL`]) so a batch does not pay a query for them.
+    async fn business_vars(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+    ) -> Result<Value, sqlx::Error> {
+        if let Some(vars) = self.vars.lock().ok().and_then(|cache| {
+            cache
+                .get(&tenant)
+                .filter(|(at, _)| at.elapsed() < VARS_TTL)
+                .map(|(_, v)| v.clone())
+        }) {
+            return Ok(vars);
+        }
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT name, timezone FROM tenants WHERE id = sb_tenant()")
+                .fetch_optional(conn)
+                .await?;
+        let (name, timezone) = row.unwrap_or_default();
+        let vars = json!({ "business": { "name": name, "timezone": timezone } });
+        if let Ok(mut cache) = self.vars.lock() {
+            cache.insert(tenant, (Instant::now(), vars.clone()));
+        }
+        Ok(vars)
+    }
+
     async fn run_tenant(
         &self,
         conn: &mut PgConnection,
@@ -121,8 +144,11 @@ impl AgentTurns {
             }
         }
         let conversations = lock_conversations(conn, &inputs).await?;
-        let texts = load_texts(conn, &inputs).await?;
-        let vars = business_vars(conn).await?;
+        let texts: HashMap<MessageId, String> = conversations
+            .values()
+            .filter_map(|c| Some((c.message_id?, c.message_body.clone()?)))
+            .collect();
+        let vars = self.business_vars(conn, tenant).await?;
         let now = Utc::now();
         let mut done: Vec<i64> = Vec::new();
         let mut results: Vec<TurnResult> = Vec::new();
@@ -242,154 +268,27 @@ fn parse_payload(payload: &Value) -> Option<(ConversationId, MessageId)> {
     Some((conv, msg))
 }
 
+/// Lock the batch's conversations in id order (so batches cannot deadlock) and read each job's
+/// message with it, in one statement.
 async fn lock_conversations(
     conn: &mut PgConnection,
     inputs: &[(i64, ConversationId, MessageId)],
 ) -> Result<HashMap<ConversationId, ConversationRow>, sqlx::Error> {
-    let ids: Vec<ConversationId> = inputs.iter().map(|i| i.1).collect();
+    let conversations: Vec<ConversationId> = inputs.iter().map(|i| i.1).collect();
+    let messages: Vec<MessageId> = inputs.iter().map(|i| i.2).collect();
     let rows: Vec<ConversationRow> = sqlx::query_as(
         "SELECT c.id, c.channel_id, c.status, c.owner_kind, c.flow_key, c.flow_version, c.flow_state, \
-                c.version, c.last_seq, ch.settings->>'flow' AS channel_flow \
-         FROM conversations c JOIN channels ch ON ch.id = c.channel_id \
-         WHERE c.id = ANY($1) ORDER BY c.id FOR UPDATE OF c",
+                c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, \
+                m.id AS message_id, m.body AS message_body \
+         FROM unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, message_id) \
+         JOIN conversations c ON c.id = k.conversation_id \
+         JOIN channels ch ON ch.id = c.channel_id \
+         LEFT JOIN messages m ON m.id = k.message_id \
+         ORDER BY c.id FOR UPDATE OF c",
     )
-    .bind(&ids)
+    .bind(&conversations)
+    .bind(&messages)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r)).collect())
-}
-
-async fn load_texts(
-    conn: &mut PgConnection,
-    inputs: &[(i64, ConversationId, MessageId)],
-) -> Result<HashMap<MessageId, String>, sqlx::Error> {
-    let ids: Vec<MessageId> = inputs.iter().map(|i| i.2).collect();
-    let rows: Vec<(MessageId, String)> =
-        sqlx::query_as("SELECT id, body FROM messages WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(conn)
-            .await?;
-    Ok(rows.into_iter().collect())
-}
-
-async fn business_vars(conn: &mut PgConnection) -> Result<Value, sqlx::Error> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT name, timezone FROM tenants WHERE id = sb_tenant()")
-            .fetch_optional(conn)
-            .await?;
-    let (name, timezone) = row.unwrap_or_default();
-    Ok(json!({ "business": { "name": name, "timezone": timezone } }))
-}
-
-async fn write_results(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    results: &[TurnResult],
-) -> Result<(), sqlx::Error> {
-    if results.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<ConversationId> = results.iter().map(|r| r.conversation).collect();
-    let versions: Vec<i64> = results.iter().map(|r| r.old_version).collect();
-    let states: Vec<Value> = results.iter().map(|r| json!(r.state)).collect();
-    let keys: Vec<&str> = results.iter().map(|r| r.flow_key.as_str()).collect();
-    let flow_versions: Vec<i32> = results.iter().map(|r| r.flow_version).collect();
-    let statuses: Vec<&str> = results.iter().map(|r| r.status).collect();
-    let owners: Vec<&str> = results.iter().map(|r| r.owner_kind).collect();
-    let last_seqs: Vec<i64> = results
-        .iter()
-        .map(|r| r.replies.last().map(|m| m.seq).unwrap_or(0))
-        .collect();
-    let updated: u64 = sqlx::query(
-        "UPDATE conversations c SET flow_state = t.state, flow_key = t.flow_key, \
-            flow_version = t.flow_version, version = c.version + 1, status = t.status, \
-            owner_kind = t.owner_kind, last_seq = greatest(c.last_seq, t.last_seq), \
-            last_message_at = CASE WHEN t.last_seq > c.last_seq THEN now() ELSE c.last_message_at END, \
-            updated_at = now() \
-         FROM unnest($1::uuid[], $2::int8[], $3::jsonb[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::int8[]) \
-              AS t(id, version, state, flow_key, flow_version, status, owner_kind, last_seq) \
-         WHERE c.id = t.id AND c.version = t.version",
-    )
-    .bind(&ids)
-    .bind(&versions)
-    .bind(&states)
-    .bind(&keys)
-    .bind(&flow_versions)
-    .bind(&statuses)
-    .bind(&owners)
-    .bind(&last_seqs)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if updated != results.len() as u64 {
-        // Rows are locked by this transaction, so a mismatch means a bug, not a race: abort.
-        return Err(sqlx::Error::Protocol(
-            "conversation version changed under lock".into(),
-        ));
-    }
-    insert_replies(conn, tenant, results).await
-}
-
-async fn insert_replies(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    results: &[TurnResult],
-) -> Result<(), sqlx::Error> {
-    let replies: Vec<(&MessageView, ChannelId)> = results
-        .iter()
-        .flat_map(|r| r.replies.iter().map(move |m| (m, r.channel_id)))
-        .collect();
-    if replies.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<MessageId> = replies.iter().map(|(m, _)| m.id).collect();
-    let convs: Vec<ConversationId> = replies.iter().map(|(m, _)| m.conversation_id).collect();
-    let channels: Vec<ChannelId> = replies.iter().map(|(_, c)| *c).collect();
-    let seqs: Vec<i64> = replies.iter().map(|(m, _)| m.seq).collect();
-    let bodies: Vec<&str> = replies.iter().map(|(m, _)| m.body.as_str()).collect();
-    let contents: Vec<Value> = replies.iter().map(|(m, _)| m.content.clone()).collect();
-    let created: Vec<DateTime<Utc>> = replies.iter().map(|(m, _)| m.created_at).collect();
-    sqlx::query(
-        "INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, author_kind, \
-                               body, content, delivery_status, created_at) \
-         SELECT id, $1, conversation_id, channel_id, seq, 'outbound', 'bot', body, content, 'sent', created_at \
-         FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::int8[], $6::text[], $7::jsonb[], $8::timestamptz[]) \
-              AS t(id, conversation_id, channel_id, seq, body, content, created_at)",
-    )
-    .bind(tenant)
-    .bind(&ids)
-    .bind(&convs)
-    .bind(&channels)
-    .bind(&seqs)
-    .bind(&bodies)
-    .bind(&contents)
-    .bind(&created)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-fn events_of(tenant: TenantId, results: Vec<TurnResult>) -> Vec<Event> {
-    let mut events = Vec::new();
-    for result in results {
-        for message in result.replies {
-            events.push(Event {
-                tenant_id: tenant,
-                conversation_id: result.conversation,
-                kind: EventKind::MessageCreated { message },
-            });
-        }
-        if result.status == "handoff" {
-            events.push(Event {
-                tenant_id: tenant,
-                conversation_id: result.conversation,
-                kind: EventKind::ConversationUpdated {
-                    status: result.status.into(),
-                    owner_kind: result.owner_kind.into(),
-                    owner_agent_id: None,
-                },
-            });
-        }
-    }
-    events
 }

@@ -1,0 +1,137 @@
+//! Persisting a batch of agent turns: new flow states (version-checked), the bot's replies, and
+//! the events to publish once the transaction commits. Runs inside the claiming transaction.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+
+use super::machine::FlowState;
+use crate::bus::{Event, EventKind};
+use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
+use crate::inbox::MessageView;
+
+/// What one turn decided.
+pub(super) struct TurnResult {
+    pub(super) conversation: ConversationId,
+    pub(super) old_version: i64,
+    pub(super) state: FlowState,
+    pub(super) flow_key: String,
+    pub(super) flow_version: i32,
+    pub(super) status: &'static str,
+    pub(super) owner_kind: &'static str,
+    pub(super) replies: Vec<MessageView>,
+    pub(super) channel_id: ChannelId,
+}
+
+pub(super) async fn write_results(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    results: &[TurnResult],
+) -> Result<(), sqlx::Error> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<ConversationId> = results.iter().map(|r| r.conversation).collect();
+    let versions: Vec<i64> = results.iter().map(|r| r.old_version).collect();
+    let states: Vec<Value> = results.iter().map(|r| json!(r.state)).collect();
+    let keys: Vec<&str> = results.iter().map(|r| r.flow_key.as_str()).collect();
+    let flow_versions: Vec<i32> = results.iter().map(|r| r.flow_version).collect();
+    let statuses: Vec<&str> = results.iter().map(|r| r.status).collect();
+    let owners: Vec<&str> = results.iter().map(|r| r.owner_kind).collect();
+    let last_seqs: Vec<i64> = results
+        .iter()
+        .map(|r| r.replies.last().map(|m| m.seq).unwrap_or(0))
+        .collect();
+    let updated: u64 = sqlx::query(
+        "UPDATE conversations c SET flow_state = t.state, flow_key = t.flow_key, \
+            flow_version = t.flow_version, version = c.version + 1, status = t.status, \
+            owner_kind = t.owner_kind, last_seq = greatest(c.last_seq, t.last_seq), \
+            last_message_at = CASE WHEN t.last_seq > c.last_seq THEN now() ELSE c.last_message_at END, \
+            updated_at = now() \
+         FROM unnest($1::uuid[], $2::int8[], $3::jsonb[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::int8[]) \
+              AS t(id, version, state, flow_key, flow_version, status, owner_kind, last_seq) \
+         WHERE c.id = t.id AND c.version = t.version",
+    )
+    .bind(&ids)
+    .bind(&versions)
+    .bind(&states)
+    .bind(&keys)
+    .bind(&flow_versions)
+    .bind(&statuses)
+    .bind(&owners)
+    .bind(&last_seqs)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated != results.len() as u64 {
+        // Rows are locked by this transaction, so a mismatch means a bug, not a race: abort.
+        return Err(sqlx::Error::Protocol(
+            "conversation version changed under lock".into(),
+        ));
+    }
+    insert_replies(conn, tenant, results).await
+}
+
+async fn insert_replies(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    results: &[TurnResult],
+) -> Result<(), sqlx::Error> {
+    let replies: Vec<(&MessageView, ChannelId)> = results
+        .iter()
+        .flat_map(|r| r.replies.iter().map(move |m| (m, r.channel_id)))
+        .collect();
+    if replies.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<MessageId> = replies.iter().map(|(m, _)| m.id).collect();
+    let convs: Vec<ConversationId> = replies.iter().map(|(m, _)| m.conversation_id).collect();
+    let channels: Vec<ChannelId> = replies.iter().map(|(_, c)| *c).collect();
+    let seqs: Vec<i64> = replies.iter().map(|(m, _)| m.seq).collect();
+    let bodies: Vec<&str> = replies.iter().map(|(m, _)| m.body.as_str()).collect();
+    let contents: Vec<Value> = replies.iter().map(|(m, _)| m.content.clone()).collect();
+    let created: Vec<DateTime<Utc>> = replies.iter().map(|(m, _)| m.created_at).collect();
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, author_kind, \
+                               body, content, delivery_status, created_at) \
+         SELECT id, $1, conversation_id, channel_id, seq, 'outbound', 'bot', body, content, 'sent', created_at \
+         FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::int8[], $6::text[], $7::jsonb[], $8::timestamptz[]) \
+              AS t(id, conversation_id, channel_id, seq, body, content, created_at)",
+    )
+    .bind(tenant)
+    .bind(&ids)
+    .bind(&convs)
+    .bind(&channels)
+    .bind(&seqs)
+    .bind(&bodies)
+    .bind(&contents)
+    .bind(&created)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) fn events_of(tenant: TenantId, results: Vec<TurnResult>) -> Vec<Event> {
+    let mut events = Vec::new();
+    for result in results {
+        for message in result.replies {
+            events.push(Event {
+                tenant_id: tenant,
+                conversation_id: result.conversation,
+                kind: EventKind::MessageCreated { message },
+            });
+        }
+        if result.status == "handoff" {
+            events.push(Event {
+                tenant_id: tenant,
+                conversation_id: result.conversation,
+                kind: EventKind::ConversationUpdated {
+                    status: result.status.into(),
+                    owner_kind: result.owner_kind.into(),
+                    owner_agent_id: None,
+                },
+            });
+        }
+    }
+    events
+}
