@@ -128,17 +128,7 @@ async fn chat(
             tokio::spawn(async move { visitor(&url, &key, v, messages, think_ms).await })
         })
         .collect();
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    for task in tasks {
-        match task.await? {
-            Ok(mut l) => latencies.append(&mut l),
-            Err(e) => {
-                failures += 1;
-                eprintln!("visitor failed: {e:#}");
-            }
-        }
-    }
+    let (latencies, failures) = gather(tasks, "visitor").await?;
     report(
         "chat: send → first bot reply",
         &latencies,
@@ -209,17 +199,7 @@ async fn ingest(
         .enumerate()
         .map(|(c, ws)| tokio::spawn(pump(ws, c, messages, window)))
         .collect();
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    for task in tasks {
-        match task.await? {
-            Ok(mut l) => latencies.append(&mut l),
-            Err(e) => {
-                failures += 1;
-                eprintln!("connection failed: {e:#}");
-            }
-        }
-    }
+    let (latencies, failures) = gather(tasks, "connection").await?;
     report(
         "ingest: send → durable ack",
         &latencies,
@@ -261,6 +241,25 @@ async fn pump(
         }
     }
     Ok(latencies)
+}
+
+/// Wait for every worker task; pool their latencies and count the ones that failed.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>>,
+    what: &str,
+) -> anyhow::Result<(Vec<Duration>, usize)> {
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for task in tasks {
+        match task.await? {
+            Ok(mut l) => latencies.append(&mut l),
+            Err(e) => {
+                failures += 1;
+                eprintln!("{what} failed: {e:#}");
+            }
+        }
+    }
+    Ok((latencies, failures))
 }
 
 fn report(title: &str, latencies: &[Duration], elapsed: Duration, failures: usize) {
