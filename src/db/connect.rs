@@ -64,7 +64,8 @@ pub async fn pools_from_options(
     runtime_role: &str,
 ) -> Result<Db, ConnectError> {
     let system = PgPoolOptions::new()
-        .max_connections(4)
+        // Job batches run in system transactions and the janitor may hold one for seconds.
+        .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options.clone().application_name("switchboard-system"))
         .await

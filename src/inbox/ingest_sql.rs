@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::model::{Accepted, Inbound, MessageView};
@@ -47,7 +47,6 @@ pub async fn ingest_tenant_group(
         let conversations = resolve_conversations(conn, tenant, group, &fresh, &contacts).await?;
         let planned = plan_messages(group, &fresh, &contacts, &conversations);
         let inserted = insert_messages(conn, tenant, group, &planned).await?;
-        enqueue_turns(conn, tenant, &planned, &inserted).await?;
         for p in planned {
             if inserted.contains(&p.view.id) {
                 views.insert(p.index, p.view);
@@ -356,6 +355,8 @@ fn plan_messages(
     planned
 }
 
+/// Insert the planned messages and enqueue an `agent_turn` job for each one actually inserted
+/// (a message lost to a concurrent duplicate gets none). Returns the inserted ids.
 async fn insert_messages(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -370,16 +371,25 @@ async fn insert_messages(
     let contents: Vec<Value> = planned.iter().map(|p| p.view.content.clone()).collect();
     let externals: Vec<&str> = planned.iter().map(|p| p.external_id.as_str()).collect();
     let created: Vec<DateTime<Utc>> = planned.iter().map(|p| p.view.created_at).collect();
+    // Messages and their agent_turn jobs in one statement. Jobs are inserted in (conversation,
+    // seq) order so their ids, which order a conversation's jobs, follow the messages.
     let inserted: Vec<MessageId> = sqlx::query_scalar(
-        "INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, author_kind, \
-                               body, content, external_id, delivery_status, created_at) \
-         SELECT t.id, $1, t.conversation_id, t.channel_id, t.seq, 'inbound', 'contact', \
-                t.body, t.content, t.external_id, 'received', t.created_at \
-         FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::int8[], $6::text[], $7::jsonb[], $8::text[], \
-                     $9::timestamptz[]) \
-              AS t(id, conversation_id, channel_id, seq, body, content, external_id, created_at) \
-         ON CONFLICT (channel_id, external_id) WHERE external_id IS NOT NULL DO NOTHING \
-         RETURNING id",
+        "WITH ins AS ( \
+           INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, author_kind, \
+                                 body, content, external_id, delivery_status, created_at) \
+           SELECT t.id, $1, t.conversation_id, t.channel_id, t.seq, 'inbound', 'contact', \
+                  t.body, t.content, t.external_id, 'received', t.created_at \
+           FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::int8[], $6::text[], $7::jsonb[], $8::text[], \
+                       $9::timestamptz[]) \
+                AS t(id, conversation_id, channel_id, seq, body, content, external_id, created_at) \
+           ON CONFLICT (channel_id, external_id) WHERE external_id IS NOT NULL DO NOTHING \
+           RETURNING id, conversation_id, seq), \
+         queued AS ( \
+           INSERT INTO jobs (tenant_id, kind, payload, ordering_key) \
+           SELECT $1, $10, jsonb_build_object('message_id', id, 'conversation_id', conversation_id), \
+                  conversation_id \
+           FROM ins ORDER BY conversation_id, seq) \
+         SELECT id FROM ins",
     )
     .bind(tenant)
     .bind(&ids)
@@ -390,26 +400,8 @@ async fn insert_messages(
     .bind(&contents)
     .bind(&externals)
     .bind(&created)
+    .bind(JobKind::AgentTurn.as_str())
     .fetch_all(&mut *conn)
     .await?;
     Ok(inserted.into_iter().collect())
-}
-
-async fn enqueue_turns(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    planned: &[Planned],
-    inserted: &HashSet<MessageId>,
-) -> Result<(), sqlx::Error> {
-    let (payloads, keys): (Vec<Value>, Vec<ConversationId>) = planned
-        .iter()
-        .filter(|p| inserted.contains(&p.view.id))
-        .map(|p| {
-            (
-                json!({ "message_id": p.view.id, "conversation_id": p.view.conversation_id }),
-                p.view.conversation_id,
-            )
-        })
-        .unzip();
-    crate::jobs::enqueue_many(conn, tenant, JobKind::AgentTurn, &payloads, &keys).await
 }

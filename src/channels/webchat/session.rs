@@ -31,10 +31,14 @@ use crate::inbox::{db as inbox_db, Inbound, IngestError, MessageView, SenderIden
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 const PING_EVERY: Duration = Duration::from_secs(25);
 const MAX_FRAME_BYTES: usize = 64 * 1024;
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// `GET /webchat/v1/ws`
 pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
-    ws.max_message_size(MAX_FRAME_BYTES)
+    // Widget frames are small. The default 128 KiB read buffer is zero-filled on every read, which
+    // was a quarter of the server's CPU under load (measured with perf).
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
             metrics::gauge!("websocket_connections", "kind" => "webchat").increment(1.0);
