@@ -87,10 +87,16 @@ pub async fn lookup(
     if !plain.starts_with("sb_") || plain.len() != 43 {
         return Ok(None);
     }
+    // One round trip; `last_used_at` is written at most once a minute per key, so API traffic
+    // does not turn every request into a write.
     let row: Option<(ApiKeyId, Option<TenantId>, Vec<String>)> = sqlx::query_as(
-        "UPDATE api_keys SET last_used_at = now() \
-         WHERE key_hash = $1 AND revoked_at IS NULL \
-         RETURNING id, tenant_id, scopes",
+        "WITH k AS ( \
+           SELECT id, tenant_id, scopes, last_used_at FROM api_keys \
+           WHERE key_hash = $1 AND revoked_at IS NULL), \
+         touched AS ( \
+           UPDATE api_keys a SET last_used_at = now() FROM k \
+           WHERE a.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '60 seconds')) \
+         SELECT id, tenant_id, scopes FROM k",
     )
     .bind(hash_key(plain))
     .fetch_optional(system)

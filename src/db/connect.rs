@@ -122,7 +122,7 @@ fn unreachable_or(error: sqlx::Error, options: &PgConnectOptions) -> ConnectErro
 }
 
 /// Quote an SQL identifier (role and database names come from configuration).
-fn quote_ident(name: &str) -> String {
+pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -9,7 +9,7 @@
 
 mod connect;
 
-pub use connect::{connect, pools_from_options, ConnectError};
+pub use connect::{connect, pools_from_options, quote_ident, ConnectError};
 
 use sqlx::{postgres::PgConnection, PgPool, Postgres, Transaction};
 

@@ -18,6 +18,7 @@ use sqlx::{PgConnection, PgPool};
 use super::{backoff, ClaimedJob, JobError};
 use crate::bus::Event;
 use crate::config::JobSettings;
+use crate::db::quote_ident;
 
 /// A handler for jobs run inside the claiming transaction.
 #[async_trait::async_trait]
@@ -156,8 +157,4 @@ async fn record_failures(
         }
     }
     Ok(())
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
