@@ -30,6 +30,9 @@ pub enum IngestError {
     /// The database failed; nothing was stored.
     #[error("storing the message failed: {0}")]
     Database(#[from] sqlx::Error),
+    /// The batch this message was in failed; nothing was stored.
+    #[error("storing the message failed: {0}")]
+    BatchFailed(String),
 }
 
 type Reply = oneshot::Sender<Result<Accepted, IngestError>>;
@@ -159,9 +162,7 @@ async fn commit_batch(sinks: &Sinks, batch: Vec<Pending>) {
         Err(error) => {
             tracing::error!(%error, "ingest failed");
             for reply in replies {
-                let _ = reply.send(Err(IngestError::Database(sqlx::Error::Protocol(
-                    error.to_string(),
-                ))));
+                let _ = reply.send(Err(IngestError::BatchFailed(error.to_string())));
             }
         }
     }
