@@ -189,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::channels::api::router())
         .merge(crate::inbox::api::router())
         .merge(crate::jobs::api::router())
+        .merge(crate::agent::flows_api::router())
         .merge(crate::channels::webchat::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(body_limit))

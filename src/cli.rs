@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `demo`, admin commands (tenants, API keys, agents),
-//! `flow validate`, and `openapi`. Errors print as one clear message and exit non-zero.
+//! `flow validate`, `flow simulate`, and `openapi`. Errors print as one clear message and exit non-zero.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,6 +112,20 @@ pub enum FlowCommand {
         /// The YAML file.
         file: PathBuf,
     },
+    /// Run a scripted conversation through a flow file (no database) and print each turn.
+    Simulate {
+        /// The YAML file.
+        file: PathBuf,
+        /// A customer turn; repeat in order (`--turn hi --turn 1`).
+        #[arg(long = "turn")]
+        turns: Vec<String>,
+        /// A file of further turns, one per line (read after the `--turn`s).
+        #[arg(long = "turns-file")]
+        turns_file: Option<PathBuf>,
+        /// Business name the templates see as `business.name`.
+        #[arg(long, default_value = "Demo Business")]
+        business: String,
+    },
 }
 
 /// Entry point used by `main.rs`.
@@ -152,6 +166,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ApiKey(cmd) => api_key(settings, cmd).await?,
         Command::Agent(cmd) => agent(settings, cmd).await?,
         Command::Flow(FlowCommand::Validate { file }) => return flow_validate(&settings, &file),
+        Command::Flow(FlowCommand::Simulate {
+            file,
+            mut turns,
+            turns_file,
+            business,
+        }) => {
+            if let Some(path) = turns_file {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                turns.extend(text.lines().map(str::to_owned));
+            }
+            return flow_simulate(&settings, &file, &turns, &business);
+        }
         Command::Openapi => {}
     }
     Ok(ExitCode::SUCCESS)
@@ -304,4 +331,54 @@ fn flow_validate(settings: &Settings, file: &std::path::Path) -> anyhow::Result<
             })
         }
     }
+}
+
+fn flow_simulate(
+    settings: &Settings,
+    file: &std::path::Path,
+    turns: &[String],
+    business: &str,
+) -> anyhow::Result<ExitCode> {
+    use crate::agent::simulate;
+    let source = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let base = crate::agent::prompts::Prompts::from_dir(&settings.agent.prompts_dir)?;
+    let prepared = match simulate::prepare(&source, &base) {
+        Ok(prepared) => prepared,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{}: {p}", file.display());
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for p in &prepared.warnings {
+        eprintln!("{}: {p}", file.display());
+    }
+    let vars = serde_json::json!({"business": {"name": business, "timezone": "UTC"}});
+    let now = chrono::Utc::now();
+    let run = simulate::simulate(&prepared.flow, &prepared.prompts, &vars, now, turns);
+    let results = match run {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for (i, turn) in results.iter().enumerate() {
+        println!("#{} > {}", i + 1, turn.input);
+        for reply in &turn.replies {
+            for line in reply.text.lines() {
+                println!("  < {line}");
+            }
+            for (n, option) in reply.options.iter().enumerate() {
+                println!("    {}. {} [{}]", n + 1, option.label, option.id);
+            }
+        }
+        let status = serde_json::to_value(turn.status)?;
+        let status = status.as_str().unwrap_or("active");
+        println!("  state: {} ({status})", turn.state);
+        println!("  slots: {}", serde_json::Value::Object(turn.slots.clone()));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,8 @@
 //! - [`slots`] and [`dates`]: answer validation and normalisation;
 //! - [`prompts`]: compiled minijinja templates (`Prompts`);
 //! - [`registry`]: compiled flows per tenant and version;
+//! - [`flows_db`] and [`flows_api`]: a tenant's versioned flows, stored and served over REST;
+//! - [`simulate`]: a scripted conversation run through `step` with no I/O;
 //! - [`turns`]: the `agent_turn` job handler that runs `step` and persists its effects.
 //!
 //! Invariants: no unsafe code; no panics on any input (no `unwrap`/`expect`
@@ -17,10 +19,13 @@
 
 pub mod dates;
 pub mod flow;
+pub mod flows_api;
+pub mod flows_db;
 pub mod machine;
 pub mod matching;
 pub mod prompts;
 pub mod registry;
+pub mod simulate;
 pub mod slots;
 mod turn_writes;
 pub mod turns;

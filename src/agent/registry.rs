@@ -110,6 +110,11 @@ impl FlowRegistry {
         keys
     }
 
+    /// The default prompt templates (the prompts directory).
+    pub fn base_prompts(&self) -> &Prompts {
+        &self.base_prompts
+    }
+
     /// Source-independent compile of a YAML flow against the default prompts.
     pub fn compile(&self, source: &str, version: i32) -> Result<CompiledFlow, RegistryError> {
         compile(&self.base_prompts, source, version)

@@ -7,6 +7,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
+use crate::agent::{flows_api, flows_db, simulate};
 use crate::{channels, http::pagination::Page, inbox, jobs, tenants};
 
 /// The API description.
@@ -19,12 +20,18 @@ use crate::{channels, http::pagination::Page, inbox, jobs, tenants};
         channels::api::update_channel, channels::api::delete_channel,
         inbox::api::list_conversations, inbox::api::get_conversation, inbox::api::list_messages,
         jobs::api::list_jobs, jobs::api::retry_job,
+        flows_api::create_flow, flows_api::list_flows, flows_api::update_flow, flows_api::delete_flow,
+        flows_api::list_versions, flows_api::get_version, flows_api::publish_version,
+        flows_api::validate_flow, flows_api::rollback_flow, flows_api::simulate_flow,
     ),
     components(schemas(
         tenants::db::Tenant, tenants::api::CreateTenant, tenants::api::CreatedTenant,
         channels::db::Channel, channels::api::CreateChannel, channels::api::UpdateChannel, channels::ChannelKind,
         inbox::db::ConversationView, inbox::MessageView, Page<inbox::db::ConversationView>, Page<inbox::MessageView>,
         jobs::DeadJob,
+        flows_db::FlowVersion, flows_db::VersionSummary, flows_db::FlowSummary,
+        flows_api::FlowSource, flows_api::ValidateRequest, flows_api::RollbackRequest,
+        flows_api::SimulateRequest, flows_api::Validation, flows_api::Simulation, simulate::SimulatedTurn,
     )),
     modifiers(&ApiKeyAuth),
 )]

@@ -6,6 +6,7 @@ mod common;
 
 mod bad_input;
 mod cli;
+mod flows_api;
 mod health;
 mod isolation;
 mod jobs_queue;

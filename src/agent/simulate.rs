@@ -1,0 +1,186 @@
+//! The flow simulator: a scripted conversation run through [`step`] with no channel, no database
+//! and no clock of its own.
+//!
+//! Owns `simulate`, the per-turn record it returns, and the preflight shared by the API and the
+//! CLI (`source_problems`, `prepare`: parse, check against the templates, compile the inline
+//! texts). Invariants: pure (time and template variables come from the caller); starts from
+//! [`initial_state`] and feeds each turn the state the previous one produced, exactly as the
+//! gateway would; a step failure stops the run and names the 0-based turn that failed; a flow
+//! with an error-severity problem is never run.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::flow::{parse_flow, Flow};
+use super::machine::{initial_state, step, FlowStatus, Reply, StepContext, StepError, TurnInput};
+use super::prompts::Prompts;
+use super::validate::{check, FlowProblem, Severity};
+
+/// Most turns one simulation may run.
+pub const MAX_TURNS: usize = 200;
+/// Longest single turn, in characters.
+pub const MAX_TURN_CHARS: usize = 4000;
+
+/// What one customer turn produced.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SimulatedTurn {
+    /// The customer's text.
+    pub input: String,
+    /// The bot's replies, in order.
+    #[schema(value_type = Vec<Object>)]
+    pub replies: Vec<Reply>,
+    /// The state the conversation is in afterwards.
+    pub state: String,
+    /// active | handoff | ended
+    #[schema(value_type = String)]
+    pub status: FlowStatus,
+    /// Slots collected so far.
+    #[schema(value_type = Object)]
+    pub slots: Map<String, Value>,
+}
+
+/// Why a simulation stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("turn {turn} failed: {source}")]
+pub struct SimulateError {
+    /// 0-based index of the failing turn.
+    pub turn: usize,
+    /// What went wrong.
+    #[source]
+    pub source: StepError,
+}
+
+/// Every problem of `source` against the `base` templates; unparsable YAML is one error at the
+/// root path (`""`) carrying the parser's line and column.
+pub fn source_problems(source: &str, base: &Prompts) -> Vec<FlowProblem> {
+    match parse_flow(source) {
+        Ok(flow) => check(&flow, &|name| base.has(name)),
+        Err(e) => vec![FlowProblem {
+            path: String::new(),
+            message: e.to_string(),
+            severity: Severity::Error,
+        }],
+    }
+}
+
+/// Whether any problem is an error (warnings do not count).
+pub fn has_errors(problems: &[FlowProblem]) -> bool {
+    problems.iter().any(|p| p.severity == Severity::Error)
+}
+
+/// A flow ready to simulate: the flow, its templates, and its warnings.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The parsed flow.
+    pub flow: Flow,
+    /// `base` plus the flow's inline texts.
+    pub prompts: Prompts,
+    /// Warning-severity problems (a prepared flow has no errors).
+    pub warnings: Vec<FlowProblem>,
+}
+
+/// Parse, check and compile `source`; every problem when any is an error.
+pub fn prepare(source: &str, base: &Prompts) -> Result<Prepared, Vec<FlowProblem>> {
+    let problems = source_problems(source, base);
+    if has_errors(&problems) {
+        return Err(problems);
+    }
+    let root = |message: String| FlowProblem {
+        path: String::new(),
+        message,
+        severity: Severity::Error,
+    };
+    let flow = parse_flow(source).map_err(|e| vec![root(e.to_string())])?;
+    let prompts = base
+        .clone()
+        .with_flow_texts(&flow)
+        .map_err(|e| vec![root(e.to_string())])?;
+    Ok(Prepared {
+        flow,
+        prompts,
+        warnings: problems,
+    })
+}
+
+/// Runs `turns` through `flow` from its initial state.
+pub fn simulate(
+    flow: &Flow,
+    prompts: &Prompts,
+    vars: &Value,
+    now: DateTime<Utc>,
+    turns: &[String],
+) -> Result<Vec<SimulatedTurn>, SimulateError> {
+    let ctx = StepContext { now, prompts, vars };
+    let mut state = initial_state(flow);
+    let mut out = Vec::with_capacity(turns.len());
+    for (turn, input) in turns.iter().enumerate() {
+        let outcome = step(flow, &state, &TurnInput::Text(input.clone()), &ctx)
+            .map_err(|source| SimulateError { turn, source })?;
+        state = outcome.state;
+        out.push(SimulatedTurn {
+            input: input.clone(),
+            replies: outcome.replies,
+            state: state.state.clone(),
+            status: state.status,
+            slots: state.slots.clone(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::flow::parse_flow;
+    use serde_json::json;
+
+    #[test]
+    fn runs_turns_in_order_and_carries_state() {
+        let flow = parse_flow(
+            "id: f\nname: F\nstart: hi\nstates:\n  hi:\n    kind: message\n    text: Hello {{ business.name }}\n    next: name\n  \
+             name:\n    kind: ask\n    slot: name\n    text: Your name?\n    retry: r\n    next: bye\n  \
+             bye:\n    kind: end\n    text: Bye {{ slots.name }}\n",
+        )
+        .unwrap();
+        let prompts = Prompts::new()
+            .with_override("r", "again")
+            .unwrap()
+            .with_flow_texts(&flow)
+            .unwrap();
+        let vars = json!({"business": {"name": "Acme"}});
+        let turns = vec!["hey".to_string(), "Ada".to_string()];
+        let out = simulate(&flow, &prompts, &vars, Utc::now(), &turns).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].replies[0].text, "Hello Acme");
+        assert_eq!(out[0].state, "name");
+        assert_eq!(out[0].status, FlowStatus::Active);
+        assert_eq!(out[1].replies[0].text, "Bye Ada");
+        assert_eq!(out[1].status, FlowStatus::Ended);
+        assert_eq!(out[1].slots["name"], "Ada");
+    }
+
+    #[test]
+    fn prepare_reports_every_error_and_keeps_warnings() {
+        let bad = "id: f\nname: F\nstart: a\nstates:\n  a:\n    kind: message\n    text: x\n    next: nope\n  \
+                   b:\n    kind: message\n    text: y\n    next: gone\n";
+        let problems = prepare(bad, &Prompts::new()).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"states.a.next") && paths.contains(&"states.b.next"));
+        let ok = "id: f\nname: F\nstart: a\nstates:\n  a: {kind: end}\n  b: {kind: end}\n";
+        let prepared = prepare(ok, &Prompts::new()).unwrap();
+        assert_eq!(prepared.warnings.len(), 1, "b is unreachable");
+        assert_eq!(source_problems(": :", &Prompts::new())[0].path, "");
+    }
+
+    #[test]
+    fn a_failing_turn_is_named() {
+        let flow = parse_flow(
+            "id: f\nname: F\nstart: a\nstates:\n  a:\n    kind: end\n    text: \"{{ nope }}\"\n",
+        )
+        .unwrap();
+        let prompts = Prompts::new().with_flow_texts(&flow).unwrap();
+        let err = simulate(&flow, &prompts, &json!({}), Utc::now(), &["x".into()]).unwrap_err();
+        assert_eq!(err.turn, 0);
+    }
+}
