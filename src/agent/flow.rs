@@ -14,6 +14,7 @@ use std::fmt;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::repair::Repair;
 use super::slots::SlotType;
 
 /// Attempts allowed at a `choice` or `ask` state when `max_attempts` is unset.
@@ -38,6 +39,9 @@ pub struct Flow {
     /// States in YAML order.
     #[serde(deserialize_with = "de_states", serialize_with = "ser_states")]
     pub states: Vec<(String, State)>,
+    /// Global repair commands (cancel, ask for a person, go back); all on by default.
+    #[serde(default, skip_serializing_if = "Repair::is_default")]
+    pub repair: Repair,
 }
 
 impl Flow {

@@ -54,6 +54,9 @@ pub struct FlowState {
     pub status: FlowStatus,
     /// Whether the flow has been entered; the first turn's text only starts it.
     pub started: bool,
+    /// Waiting states entered so far, oldest first ("go back" returns to the one before last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<String>,
 }
 
 /// One customer turn.
@@ -173,6 +176,8 @@ pub fn step(
         run.state.started = true;
         run.state.status = FlowStatus::Active;
         run.enter(&flow.start)?;
+    } else if let Some(command) = flow.repair.detect(text) {
+        run.repair(command)?;
     } else {
         run.answer(text)?;
     }
@@ -181,7 +186,7 @@ pub fn step(
 
 /// What a retry or prompt template may need beyond slots and vars.
 #[derive(Default)]
-struct Extra<'o> {
+pub(super) struct Extra<'o> {
     options: &'o [ChoiceOption],
     error: String,
 }
@@ -194,13 +199,14 @@ struct Failure<'o> {
     extra: Extra<'o>,
 }
 
-struct Run<'f, 'c> {
-    flow: &'f Flow,
-    ctx: &'c StepContext<'c>,
-    state: FlowState,
-    replies: Vec<Reply>,
-    handoff: Option<String>,
-    entries: usize,
+/// One step in progress (repair commands act on it too, see `repair.rs`).
+pub(super) struct Run<'f, 'c> {
+    pub(super) flow: &'f Flow,
+    pub(super) ctx: &'c StepContext<'c>,
+    pub(super) state: FlowState,
+    pub(super) replies: Vec<Reply>,
+    pub(super) handoff: Option<String>,
+    pub(super) entries: usize,
 }
 
 impl<'f> Run<'f, '_> {
@@ -229,7 +235,7 @@ impl<'f> Run<'f, '_> {
 
     /// Enters `name` and follows `message` chains until a state waits,
     /// hands off or ends.
-    fn enter(&mut self, name: &str) -> Result<(), StepError> {
+    pub(super) fn enter(&mut self, name: &str) -> Result<(), StepError> {
         let mut next = Some(self.lookup(name)?);
         while let Some((name, state)) = next {
             self.entries += 1;
@@ -264,7 +270,11 @@ impl<'f> Run<'f, '_> {
                 self.handoff = Some(h.reason.clone().unwrap_or_else(|| name.to_string()));
             }
             State::End(_) => self.state.status = FlowStatus::Ended,
-            State::Choice(_) | State::Ask(_) => {}
+            State::Choice(_) | State::Ask(_) => {
+                if self.state.history.last().map(String::as_str) != Some(name) {
+                    self.state.history.push(name.to_string());
+                }
+            }
         }
         Ok(None)
     }
@@ -345,19 +355,34 @@ impl<'f> Run<'f, '_> {
     }
 
     fn default_handoff(&mut self, name: &str) -> Result<(), StepError> {
-        let text = if self.ctx.prompts.has(HANDOFF_TEMPLATE) {
-            let prompt = PromptRef::Template(HANDOFF_TEMPLATE);
-            self.render(name, prompt, &Extra::default())?
-        } else {
-            HANDOFF_FALLBACK.to_string()
-        };
-        self.push(text, &[]);
-        self.handoff = Some(format!(
+        let reason = format!(
             "no valid answer at \"{name}\" after {} attempts",
             self.state.attempts
-        ));
+        );
+        self.handoff_now(name, reason)
+    }
+
+    /// Says the `handoff` template (or a built-in sentence) and hands the conversation over.
+    pub(super) fn handoff_now(&mut self, name: &str, reason: String) -> Result<(), StepError> {
+        let text = self.render_or(name, HANDOFF_TEMPLATE, HANDOFF_FALLBACK)?;
+        self.push(text, &[]);
+        self.handoff = Some(reason);
         self.state.status = FlowStatus::Handoff;
         Ok(())
+    }
+
+    /// Renders `template`, or returns `fallback` when the prompts have no such template.
+    pub(super) fn render_or(
+        &self,
+        name: &str,
+        template: &str,
+        fallback: &str,
+    ) -> Result<String, StepError> {
+        if self.ctx.prompts.has(template) {
+            self.render(name, PromptRef::Template(template), &Extra::default())
+        } else {
+            Ok(fallback.to_string())
+        }
     }
 
     /// Replies with the state's prompt (and options), if it has one.
@@ -370,7 +395,7 @@ impl<'f> Run<'f, '_> {
         Ok(())
     }
 
-    fn push(&mut self, text: String, options: &[ChoiceOption]) {
+    pub(super) fn push(&mut self, text: String, options: &[ChoiceOption]) {
         if text.is_empty() && options.is_empty() {
             return;
         }
@@ -384,7 +409,7 @@ impl<'f> Run<'f, '_> {
         self.replies.push(Reply { text, options });
     }
 
-    fn render(
+    pub(super) fn render(
         &self,
         name: &str,
         prompt: PromptRef<'_>,

@@ -8,6 +8,7 @@
 //! - [`matching`]: free text → choice option;
 //! - [`slots`] and [`dates`]: answer validation and normalisation;
 //! - [`prompts`]: compiled minijinja templates (`Prompts`);
+//! - [`repair`]: global commands (cancel, ask for a person, go back) available at any waiting state;
 //! - [`registry`]: compiled flows per tenant and version;
 //! - [`flows_db`] and [`flows_api`]: a tenant's versioned flows, stored and served over REST;
 //! - [`simulate`]: a scripted conversation run through `step` with no I/O;
@@ -25,6 +26,7 @@ pub mod machine;
 pub mod matching;
 pub mod prompts;
 pub mod registry;
+pub mod repair;
 pub mod simulate;
 pub mod slots;
 mod turn_writes;

@@ -7,5 +7,6 @@ mod demo_flow;
 mod machine_edges;
 mod matching;
 mod prompts;
+mod repair;
 mod slots;
 mod validation;

@@ -23,10 +23,11 @@ fn demo_prompts_load_by_file_stem() {
         "ask_retry",
         "handoff",
         "goodbye",
+        "repair_cancelled",
     ] {
         assert!(prompts.has(name), "{name}");
     }
-    assert_eq!(prompts.names().len(), 12);
+    assert_eq!(prompts.names().len(), 13);
     let text = prompts.render("greeting", common::vars()).unwrap();
     assert!(
         text.starts_with("Hello and welcome to Smile Dental!"),
