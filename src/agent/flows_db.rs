@@ -15,7 +15,7 @@ use super::validate::FlowProblem;
 use crate::ids::TenantId;
 
 /// One stored version, with its source.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VersionRow {
     /// Flow key (the YAML `id`).
     pub key: String,
@@ -35,32 +35,18 @@ impl VersionRow {
     /// The API view of this version, with its validation problems.
     pub fn with_problems(self, problems: Vec<FlowProblem>) -> FlowVersion {
         FlowVersion {
-            key: self.key,
-            version: self.version,
-            status: self.status,
-            source: self.source,
-            created_at: self.created_at,
-            published_at: self.published_at,
+            row: self,
             problems,
         }
     }
 }
 
-/// One version as the API shows it: with its source and problems.
+/// One version as the API shows it: the stored version plus its validation problems.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlowVersion {
-    /// Flow key (the YAML `id`).
-    pub key: String,
-    /// Version number, from 1.
-    pub version: i32,
-    /// draft | published | archived
-    pub status: String,
-    /// The YAML.
-    pub source: String,
-    /// When saved.
-    pub created_at: DateTime<Utc>,
-    /// When published, if ever.
-    pub published_at: Option<DateTime<Utc>>,
+    /// The stored version.
+    #[serde(flatten)]
+    pub row: VersionRow,
     /// Validation problems: `{path, message, severity}`, severity `error` or `warning`.
     #[schema(value_type = Vec<Object>)]
     pub problems: Vec<FlowProblem>,

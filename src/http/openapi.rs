@@ -29,7 +29,7 @@ use crate::{channels, http::pagination::Page, inbox, jobs, tenants};
         channels::db::Channel, channels::api::CreateChannel, channels::api::UpdateChannel, channels::ChannelKind,
         inbox::db::ConversationView, inbox::MessageView, Page<inbox::db::ConversationView>, Page<inbox::MessageView>,
         jobs::DeadJob,
-        flows_db::FlowVersion, flows_db::VersionSummary, flows_db::FlowSummary,
+        flows_db::FlowVersion, flows_db::VersionRow, flows_db::VersionSummary, flows_db::FlowSummary,
         flows_api::FlowSource, flows_api::ValidateRequest, flows_api::RollbackRequest,
         flows_api::SimulateRequest, flows_api::Validation, flows_api::Simulation, simulate::SimulatedTurn,
     )),

@@ -2,7 +2,8 @@
 
 use std::process::Command;
 
-fn switchboard() -> Command {
+/// The real binary, pointed at the repository's config and prompts.
+pub fn switchboard() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
     cmd.env(
         "SWITCHBOARD_CONFIG_DIR",

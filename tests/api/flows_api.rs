@@ -306,18 +306,8 @@ async fn another_tenant_cannot_see_or_publish_a_flow(pool: PgPool) {
 #[test]
 fn flow_simulate_prints_each_turn_and_fails_on_an_invalid_flow() {
     let run = |file: &std::path::Path, turns: &[&str]| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        cmd.env(
-            "SWITCHBOARD_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-        )
-        .env(
-            "SWITCHBOARD_AGENT__PROMPTS_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/prompts"),
-        )
-        .env_remove("REDIS_URL")
-        .args(["flow", "simulate"])
-        .arg(file);
+        let mut cmd = crate::cli::switchboard();
+        cmd.args(["flow", "simulate"]).arg(file);
         for turn in turns {
             cmd.args(["--turn", turn]);
         }
