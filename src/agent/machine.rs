@@ -14,11 +14,11 @@
 //!   and replies nothing.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::flow::{AskState, ChoiceOption, ChoiceState, Flow, PromptRef, State};
 use super::matching::match_option;
-use super::prompts::{inline_key, PromptError, Prompts};
+use super::prompts::{PromptError, Prompts};
 use super::slots::{normalize_slot, SlotRules};
 
 /// Most state entries a single step may make.
@@ -187,8 +187,8 @@ pub fn step(
 /// What a retry or prompt template may need beyond slots and vars.
 #[derive(Default)]
 pub(super) struct Extra<'o> {
-    options: &'o [ChoiceOption],
-    error: String,
+    pub(super) options: &'o [ChoiceOption],
+    pub(super) error: String,
 }
 
 /// A failed answer at a waiting state.
@@ -369,86 +369,6 @@ impl<'f> Run<'f, '_> {
         self.handoff = Some(reason);
         self.state.status = FlowStatus::Handoff;
         Ok(())
-    }
-
-    /// Renders `template`, or returns `fallback` when the prompts have no such template.
-    pub(super) fn render_or(
-        &self,
-        name: &str,
-        template: &str,
-        fallback: &str,
-    ) -> Result<String, StepError> {
-        if self.ctx.prompts.has(template) {
-            self.render(name, PromptRef::Template(template), &Extra::default())
-        } else {
-            Ok(fallback.to_string())
-        }
-    }
-
-    /// Replies with the state's prompt (and options), if it has one.
-    fn say(&mut self, name: &str, state: &State, extra: &Extra<'_>) -> Result<(), StepError> {
-        let text = match state.prompt() {
-            Some(prompt) => self.render(name, prompt, extra)?,
-            None => String::new(),
-        };
-        self.push(text, extra.options);
-        Ok(())
-    }
-
-    pub(super) fn push(&mut self, text: String, options: &[ChoiceOption]) {
-        if text.is_empty() && options.is_empty() {
-            return;
-        }
-        let options = options
-            .iter()
-            .map(|o| ReplyOption {
-                id: o.id.clone(),
-                label: o.label.clone(),
-            })
-            .collect();
-        self.replies.push(Reply { text, options });
-    }
-
-    pub(super) fn render(
-        &self,
-        name: &str,
-        prompt: PromptRef<'_>,
-        extra: &Extra<'_>,
-    ) -> Result<String, StepError> {
-        let prompts = self.ctx.prompts;
-        let vars = self.template_vars(name, extra);
-        let text = match prompt {
-            PromptRef::Template(t) => prompts.render(t, vars)?,
-            PromptRef::Inline(src) => {
-                let key = inline_key(&self.flow.id, name);
-                if prompts.has(&key) {
-                    prompts.render(&key, vars)?
-                } else {
-                    prompts.render_inline(src, vars)?
-                }
-            }
-        };
-        Ok(text)
-    }
-
-    /// `vars` plus `slots`, `state`, `options`, `error` and `attempt`.
-    fn template_vars(&self, name: &str, extra: &Extra<'_>) -> Value {
-        let mut map = match self.ctx.vars {
-            Value::Object(m) => m.clone(),
-            _ => Map::new(),
-        };
-        let options: Vec<Value> = extra
-            .options
-            .iter()
-            .enumerate()
-            .map(|(i, o)| json!({"id": o.id, "label": o.label, "number": i + 1}))
-            .collect();
-        map.insert("slots".into(), Value::Object(self.state.slots.clone()));
-        map.insert("state".into(), Value::String(name.to_string()));
-        map.insert("options".into(), Value::Array(options));
-        map.insert("error".into(), Value::String(extra.error.clone()));
-        map.insert("attempt".into(), Value::from(self.state.attempts));
-        Value::Object(map)
     }
 }
 

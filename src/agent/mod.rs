@@ -27,6 +27,7 @@ pub mod matching;
 pub mod prompts;
 pub mod registry;
 pub mod repair;
+mod replies;
 pub mod simulate;
 pub mod slots;
 mod turn_writes;
