@@ -11,11 +11,9 @@
 //! The claim runs as the owner role (it spans tenants); the handler's work then runs under
 //! `SET LOCAL ROLE <runtime role>`, so row-level security applies to it as to every tenant query.
 
-use std::time::Duration;
-
 use sqlx::{PgConnection, PgPool};
 
-use super::{backoff, ClaimedJob, JobError};
+use super::{settle_failure, ClaimedJob, FailedAttempt, JobError};
 use crate::bus::Event;
 use crate::config::JobSettings;
 use crate::db::quote_ident;
@@ -111,8 +109,7 @@ async fn claim_locked(
     .await
 }
 
-/// Count a failed attempt for each job: back to the queue after a backoff, or dead when its
-/// attempts are used up (at once for permanent errors).
+/// Settle each failed job of the batch (the caller holds their row locks).
 async fn record_failures(
     conn: &mut PgConnection,
     jobs: &[ClaimedJob],
@@ -125,36 +122,13 @@ async fn record_failures(
             .find(|j| j.id == id)
             .map(|j| j.attempts)
             .unwrap_or(1);
-        let (delay, permanent) = match &error {
-            JobError::Retryable(_) => (
-                backoff(
-                    attempt,
-                    Duration::from_millis(settings.backoff_base_ms),
-                    Duration::from_millis(settings.backoff_max_ms),
-                ),
-                false,
-            ),
-            JobError::Permanent(_) => (Duration::ZERO, true),
+        let failed = FailedAttempt {
+            id,
+            attempt,
+            counted: false,
+            held_by: None,
         };
-        let status: Option<String> = sqlx::query_scalar(
-            "UPDATE jobs SET attempts = attempts + 1, \
-                status = CASE WHEN $2 OR attempts + 1 >= max_attempts THEN 'dead' ELSE 'queued' END, \
-                run_at = now() + make_interval(secs => $3), last_error = $4, updated_at = now() \
-             WHERE id = $1 RETURNING status",
-        )
-        .bind(id)
-        .bind(permanent)
-        .bind(delay.as_secs_f64())
-        .bind(error.to_string().chars().take(2000).collect::<String>())
-        .fetch_optional(&mut *conn)
-        .await?;
-        if status.as_deref() == Some("dead") {
-            metrics::counter!("jobs_dead_total").increment(1);
-            tracing::error!(job = id, %error, "job dead-lettered");
-        } else {
-            metrics::counter!("jobs_failed_total").increment(1);
-            tracing::warn!(job = id, %error, ?delay, "job failed; will retry");
-        }
+        settle_failure(conn, failed, &error, settings).await?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The durable job queue in PostgreSQL.
 //!
-//! * Enqueue inside the business transaction that makes the job necessary ([`enqueue_many`]).
+//! * Enqueue inside the business transaction that makes the job necessary (ingest inserts its
+//!   `agent_turn` jobs in the statement that stores the messages).
 //! * Workers claim batches with `FOR UPDATE SKIP LOCKED`. Short database-only jobs (agent turns)
 //!   run inside the claiming transaction, the row lock being their lease ([`in_tx`]); others are
 //!   leased until `locked_until`, and a worker that dies loses its lease and the job is taken over.
@@ -20,15 +21,11 @@ mod worker;
 
 pub use in_tx::TxJobHandler;
 pub use queue::{
-    claim, complete, fail, list_dead, requeue_expired, retry_dead, ClaimedJob, DeadJob,
+    claim, complete, list_dead, requeue_expired, retry_dead, settle_failure, ClaimedJob, DeadJob,
+    FailedAttempt,
 };
 pub use retry::backoff;
 pub use worker::{Handlers, JobError, JobHandler, WorkerPool};
-
-use serde_json::Value;
-use sqlx::PgConnection;
-
-use crate::ids::{ConversationId, TenantId};
 
 /// The kinds of job the system runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,32 +49,6 @@ impl JobKind {
             _ => None,
         }
     }
-}
-
-/// Enqueue jobs of one kind for one tenant (in the caller's tenant transaction).
-pub async fn enqueue_many(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    kind: JobKind,
-    payloads: &[Value],
-    ordering_keys: &[ConversationId],
-) -> Result<(), sqlx::Error> {
-    if payloads.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO jobs (tenant_id, kind, payload, ordering_key) \
-         SELECT $1, $2, payload, ordering_key \
-         FROM unnest($3::jsonb[], $4::uuid[]) WITH ORDINALITY AS t(payload, ordering_key, n) \
-         ORDER BY n",
-    )
-    .bind(tenant)
-    .bind(kind.as_str())
-    .bind(payloads)
-    .bind(ordering_keys)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

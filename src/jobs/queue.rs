@@ -7,6 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
+use super::{backoff, JobError};
+use crate::config::JobSettings;
 use crate::ids::{ConversationId, TenantId};
 
 /// A job leased to a worker.
@@ -98,29 +100,70 @@ pub async fn complete(
     .await
 }
 
-/// Record a failed attempt: back to the queue after `delay`, or dead when attempts are used up.
-/// Returns true when the job was dead-lettered.
-pub async fn fail(
-    system: &PgPool,
-    id: i64,
-    worker: &str,
-    error: &str,
-    delay: Duration,
-) -> Result<bool, sqlx::Error> {
+/// A failed attempt to settle.
+#[derive(Debug, Clone, Copy)]
+pub struct FailedAttempt<'a> {
+    /// Job id.
+    pub id: i64,
+    /// The attempt that failed, from 1.
+    pub attempt: i32,
+    /// Whether the claim already counted this attempt in `attempts` (leased claims do; claims
+    /// inside the running transaction do not).
+    pub counted: bool,
+    /// The worker that must still hold the lease (leased jobs); None when the caller holds the
+    /// row lock itself.
+    pub held_by: Option<&'a str>,
+}
+
+/// Settle a failed attempt: back to the queue after a jittered backoff, or dead-lettered when
+/// its attempts are used up (at once for a permanent error). Logs and counts the outcome.
+pub async fn settle_failure(
+    conn: &mut PgConnection,
+    failed: FailedAttempt<'_>,
+    error: &JobError,
+    settings: &JobSettings,
+) -> Result<(), sqlx::Error> {
+    let (delay, permanent) = match error {
+        JobError::Retryable(_) => (
+            backoff(
+                failed.attempt,
+                Duration::from_millis(settings.backoff_base_ms),
+                Duration::from_millis(settings.backoff_max_ms),
+            ),
+            false,
+        ),
+        JobError::Permanent(_) => (Duration::ZERO, true),
+    };
+    let message: String = error.to_string().chars().take(2000).collect();
     let status: Option<String> = sqlx::query_scalar(
-        "UPDATE jobs SET \
-            status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
+        "UPDATE jobs SET attempts = attempts + $5, \
+            status = CASE WHEN $2 OR attempts + $5 >= max_attempts THEN 'dead' ELSE 'queued' END, \
             run_at = now() + make_interval(secs => $3), last_error = $4, \
             locked_until = NULL, locked_by = NULL, updated_at = now() \
-         WHERE id = $1 AND locked_by = $2 RETURNING status",
+         WHERE id = $1 AND ($6::text IS NULL OR locked_by = $6) RETURNING status",
     )
-    .bind(id)
-    .bind(worker)
+    .bind(failed.id)
+    .bind(permanent)
     .bind(delay.as_secs_f64())
-    .bind(error.chars().take(2000).collect::<String>())
-    .fetch_optional(system)
+    .bind(&message)
+    .bind(if failed.counted { 0i32 } else { 1 })
+    .bind(failed.held_by)
+    .fetch_optional(conn)
     .await?;
-    Ok(status.as_deref() == Some("dead"))
+    let id = failed.id;
+    match status.as_deref() {
+        Some("dead") => {
+            metrics::counter!("jobs_dead_total").increment(1);
+            tracing::error!(job = id, error = %message, "job dead-lettered");
+        }
+        Some(_) => {
+            metrics::counter!("jobs_failed_total").increment(1);
+            tracing::warn!(job = id, error = %message, ?delay, "job failed; will retry");
+        }
+        // The lease was taken over meanwhile: the new holder settles it.
+        None => tracing::warn!(job = id, "failed job no longer held by this worker"),
+    }
+    Ok(())
 }
 
 /// A dead-lettered job as the API shows it.

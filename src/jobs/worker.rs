@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::in_tx::{self, TxJobHandler};
-use super::{backoff, claim, fail, requeue_expired, ClaimedJob};
+use super::{claim, requeue_expired, settle_failure, ClaimedJob, FailedAttempt};
 use crate::config::JobSettings;
 
 /// Why a job failed.
@@ -202,32 +202,18 @@ impl Loop {
     }
 
     async fn record_failure(&self, id: i64, attempt: i32, error: JobError) {
-        let delay = match &error {
-            JobError::Retryable(_) => backoff(
-                attempt,
-                Duration::from_millis(self.settings.backoff_base_ms),
-                Duration::from_millis(self.settings.backoff_max_ms),
-            ),
-            JobError::Permanent(_) => Duration::ZERO,
+        let failed = FailedAttempt {
+            id,
+            attempt,
+            counted: true,
+            held_by: Some(&self.name),
         };
-        let message = error.to_string();
-        if let JobError::Permanent(_) = error {
-            // Use up the attempts so `fail` dead-letters it.
-            let _ = sqlx::query("UPDATE jobs SET attempts = max_attempts WHERE id = $1")
-                .bind(id)
-                .execute(&self.system)
-                .await;
-        }
-        match fail(&self.system, id, &self.name, &message, delay).await {
-            Ok(true) => {
-                metrics::counter!("jobs_dead_total").increment(1);
-                tracing::error!(job = id, error = %message, "job dead-lettered");
-            }
-            Ok(false) => {
-                metrics::counter!("jobs_failed_total").increment(1);
-                tracing::warn!(job = id, error = %message, ?delay, "job failed; will retry");
-            }
-            Err(db) => tracing::error!(job = id, error = %db, "recording job failure failed"),
+        let settled = async {
+            let mut conn = self.system.acquire().await?;
+            settle_failure(&mut conn, failed, &error, &self.settings).await
+        };
+        if let Err(db) = settled.await {
+            tracing::error!(job = id, error = %db, "recording job failure failed");
         }
     }
 }
