@@ -156,13 +156,10 @@ pub async fn delete_channel(
     ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
-    let key = db::get(&mut tx, id).await?.map(|c| c.public_key);
-    if !db::delete(&mut tx, id).await? {
-        return Err(ApiError::NotFound("channel"));
-    }
+    let key = db::delete(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound("channel"))?;
     tx.commit().await?;
-    if let Some(key) = key {
-        state.channels.invalidate(&key);
-    }
+    state.channels.invalidate(&key);
     Ok(StatusCode::NO_CONTENT)
 }

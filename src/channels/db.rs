@@ -102,11 +102,10 @@ pub async fn update(
     .await
 }
 
-/// Delete a channel (and, by cascade, its conversations).
-pub async fn delete(conn: &mut PgConnection, id: ChannelId) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM channels WHERE id = $1")
+/// Delete a channel (and, by cascade, its conversations); returns its public key when it existed.
+pub async fn delete(conn: &mut PgConnection, id: ChannelId) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("DELETE FROM channels WHERE id = $1 RETURNING public_key")
         .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+        .fetch_optional(conn)
+        .await
 }

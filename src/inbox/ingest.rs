@@ -140,9 +140,9 @@ async fn commit_batch(sinks: &Sinks, batch: Vec<Pending>) {
         Ok(stored) => {
             metrics::histogram!("ingest_batch_size").record(size as f64);
             metrics::histogram!("ingest_commit_seconds").record(started.elapsed().as_secs_f64());
-            after_commit(sinks, &inbounds, &stored).await;
-            for (reply, stored) in replies.into_iter().zip(stored) {
-                let _ = reply.send(Ok(stored.accepted));
+            let accepted = after_commit(sinks, &inbounds, stored).await;
+            for (reply, accepted) in replies.into_iter().zip(accepted) {
+                let _ = reply.send(Ok(accepted));
             }
         }
         Err(error) if size > 1 => {
@@ -150,10 +150,11 @@ async fn commit_batch(sinks: &Sinks, batch: Vec<Pending>) {
             for (inbound, reply) in inbounds.into_iter().zip(replies) {
                 let result = write(&sinks.db, std::slice::from_ref(&inbound)).await;
                 let result = match result {
-                    Ok(stored) => {
-                        after_commit(sinks, std::slice::from_ref(&inbound), &stored).await;
-                        Ok(stored[0].accepted)
-                    }
+                    Ok(stored) => after_commit(sinks, std::slice::from_ref(&inbound), stored)
+                        .await
+                        .first()
+                        .copied()
+                        .ok_or_else(|| IngestError::BatchFailed("message lost in batch".into())),
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
@@ -191,24 +192,25 @@ async fn write(db: &Db, inbounds: &[Inbound]) -> Result<Vec<Stored>, IngestError
         .collect()
 }
 
-async fn after_commit(sinks: &Sinks, inbounds: &[Inbound], stored: &[Stored]) {
-    let fresh = stored.iter().filter(|s| !s.accepted.duplicate).count();
-    metrics::counter!("messages_in_total").increment(fresh as u64);
-    if fresh == 0 {
-        return;
-    }
-    sinks.wake_jobs.notify_one();
-    let events = inbounds
+/// Wake the workers and publish the new messages; returns each message's ids in input order.
+/// The stored views move into the events: nothing is copied on this path.
+async fn after_commit(sinks: &Sinks, inbounds: &[Inbound], stored: Vec<Stored>) -> Vec<Accepted> {
+    let accepted: Vec<Accepted> = stored.iter().map(|s| s.accepted).collect();
+    let events: Vec<Event> = inbounds
         .iter()
         .zip(stored)
         .filter_map(|(inbound, s)| {
-            let view = s.view.clone()?;
             Some(Event {
                 tenant_id: inbound.tenant_id,
                 conversation_id: s.accepted.conversation_id,
-                kind: EventKind::MessageCreated { message: view },
+                kind: EventKind::MessageCreated { message: s.view? },
             })
         })
         .collect();
-    publish_logged(&sinks.bus, events).await;
+    metrics::counter!("messages_in_total").increment(events.len() as u64);
+    if !events.is_empty() {
+        sinks.wake_jobs.notify_one();
+        publish_logged(&sinks.bus, events).await;
+    }
+    accepted
 }
