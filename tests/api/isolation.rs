@@ -8,13 +8,12 @@ use crate::common::{spawn_app, Visitor};
 
 async fn second_tenant(app: &crate::common::TestApp) -> (TenantId, String, String) {
     let created: serde_json::Value = app
-        .http
-        .post(app.url("/api/v1/tenants"))
-        .bearer_auth(&app.admin_key)
-        .json(&json!({"slug": "other-clinic", "name": "Other Clinic"}))
-        .send()
+        .post(
+            "/api/v1/tenants",
+            &app.admin_key,
+            &json!({"slug": "other-clinic", "name": "Other Clinic"}),
+        )
         .await
-        .expect("create tenant")
         .json()
         .await
         .expect("json");
@@ -25,13 +24,12 @@ async fn second_tenant(app: &crate::common::TestApp) -> (TenantId, String, Strin
         .parse()
         .expect("uuid");
     let channel: serde_json::Value = app
-        .http
-        .post(app.url("/api/v1/channels"))
-        .bearer_auth(&key)
-        .json(&json!({"kind": "webchat", "name": "Other site"}))
-        .send()
+        .post(
+            "/api/v1/channels",
+            &key,
+            &json!({"kind": "webchat", "name": "Other site"}),
+        )
         .await
-        .expect("channel")
         .json()
         .await
         .expect("json");

@@ -174,12 +174,8 @@ async fn a_failing_job_backs_off_then_is_dead_lettered_and_can_be_retried(pool: 
     assert_eq!(job["last_error"], "provider said 503");
     let id = job["id"].as_i64().expect("id");
     let retried = app
-        .http
-        .post(app.url(&format!("/api/v1/jobs/{id}/retry")))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .expect("retry");
+        .post_empty(&format!("/api/v1/jobs/{id}/retry"), &app.api_key)
+        .await;
     assert_eq!(retried.status(), 202);
     let (status, attempts): (String, i32) =
         sqlx::query_as("SELECT status, attempts FROM jobs WHERE id = $1")
@@ -189,12 +185,8 @@ async fn a_failing_job_backs_off_then_is_dead_lettered_and_can_be_retried(pool: 
             .expect("row");
     assert_eq!((status.as_str(), attempts), ("queued", 0));
     let again = app
-        .http
-        .post(app.url(&format!("/api/v1/jobs/{id}/retry")))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .expect("retry");
+        .post_empty(&format!("/api/v1/jobs/{id}/retry"), &app.api_key)
+        .await;
     assert_eq!(again.status(), 404, "only dead jobs can be retried");
 }
 

@@ -6,14 +6,7 @@ use crate::common::spawn_app;
 #[sqlx::test]
 async fn an_admin_creates_a_tenant_whose_key_then_works(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let created = app
-        .http
-        .post(app.url("/api/v1/tenants"))
-        .bearer_auth(&app.admin_key)
-        .json(&json!({"slug": "acme-plumbing", "name": "Acme Plumbing", "timezone": "America/New_York"}))
-        .send()
-        .await
-        .expect("create");
+    let created = app.post("/api/v1/tenants", &app.admin_key, &json!({"slug": "acme-plumbing", "name": "Acme Plumbing", "timezone": "America/New_York"})).await;
     assert_eq!(created.status(), 201);
     let body: Value = created.json().await.expect("json");
     let key = body["api_key"].as_str().expect("key").to_owned();
@@ -27,13 +20,12 @@ async fn an_admin_creates_a_tenant_whose_key_then_works(pool: PgPool) {
     assert_eq!(me["timezone"], "America/New_York");
 
     let again = app
-        .http
-        .post(app.url("/api/v1/tenants"))
-        .bearer_auth(&app.admin_key)
-        .json(&json!({"slug": "acme-plumbing", "name": "Other"}))
-        .send()
-        .await
-        .expect("create again");
+        .post(
+            "/api/v1/tenants",
+            &app.admin_key,
+            &json!({"slug": "acme-plumbing", "name": "Other"}),
+        )
+        .await;
     assert_eq!(again.status(), 409);
     let err: Value = again.json().await.expect("json");
     assert_eq!(err["error"]["code"], "slug_taken");
@@ -43,13 +35,12 @@ async fn an_admin_creates_a_tenant_whose_key_then_works(pool: PgPool) {
 async fn tenant_keys_cannot_administer_and_admin_keys_have_no_tenant(pool: PgPool) {
     let app = spawn_app(pool).await;
     let as_tenant = app
-        .http
-        .post(app.url("/api/v1/tenants"))
-        .bearer_auth(&app.api_key)
-        .json(&json!({"slug": "sneaky", "name": "Sneaky"}))
-        .send()
-        .await
-        .expect("post");
+        .post(
+            "/api/v1/tenants",
+            &app.api_key,
+            &json!({"slug": "sneaky", "name": "Sneaky"}),
+        )
+        .await;
     assert_eq!(as_tenant.status(), 403);
     let as_admin = app.get("/api/v1/conversations", &app.admin_key).await;
     assert_eq!(as_admin.status(), 403);
@@ -58,14 +49,7 @@ async fn tenant_keys_cannot_administer_and_admin_keys_have_no_tenant(pool: PgPoo
 #[sqlx::test]
 async fn channels_are_created_listed_updated_and_deleted(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let created: Value = app
-        .http
-        .post(app.url("/api/v1/channels"))
-        .bearer_auth(&app.api_key)
-        .json(&json!({"kind": "webchat", "name": "Second site", "settings": {"flow": "dental_demo"}, "secrets": {"token": "s3cret"}}))
-        .send()
-        .await
-        .expect("create")
+    let created: Value = app.post("/api/v1/channels", &app.api_key, &json!({"kind": "webchat", "name": "Second site", "settings": {"flow": "dental_demo"}, "secrets": {"token": "s3cret"}})).await
         .json()
         .await
         .expect("json");
@@ -96,21 +80,16 @@ async fn channels_are_created_listed_updated_and_deleted(pool: PgPool) {
         .expect("json");
     assert_eq!(list.as_array().map(Vec::len), Some(2));
     let patched = app
-        .http
-        .patch(app.url(&format!("/api/v1/channels/{id}")))
-        .bearer_auth(&app.api_key)
-        .json(&json!({"enabled": false}))
-        .send()
-        .await
-        .expect("patch");
+        .patch(
+            &format!("/api/v1/channels/{id}"),
+            &app.api_key,
+            &json!({"enabled": false}),
+        )
+        .await;
     assert_eq!(patched.status(), 200);
     let deleted = app
-        .http
-        .delete(app.url(&format!("/api/v1/channels/{id}")))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .expect("delete");
+        .delete(&format!("/api/v1/channels/{id}"), &app.api_key)
+        .await;
     assert_eq!(deleted.status(), 204);
     assert_eq!(
         app.get(&format!("/api/v1/channels/{id}"), &app.api_key)
@@ -135,12 +114,8 @@ async fn deleting_a_channel_deletes_its_conversations_and_their_messages(pool: P
         .expect("json");
     let id = channels[0]["id"].as_str().expect("id").to_owned();
     let deleted = app
-        .http
-        .delete(app.url(&format!("/api/v1/channels/{id}")))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .expect("delete");
+        .delete(&format!("/api/v1/channels/{id}"), &app.api_key)
+        .await;
     assert_eq!(deleted.status(), 204);
     let (conversations, messages): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages)",

@@ -114,6 +114,28 @@ impl TestApp {
             .expect("request")
     }
 
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.send(self.http.post(self.url(path)).json(body), key)
+            .await
+    }
+
+    pub async fn post_empty(&self, path: &str, key: &str) -> reqwest::Response {
+        self.send(self.http.post(self.url(path)), key).await
+    }
+
+    pub async fn patch(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.send(self.http.patch(self.url(path)).json(body), key)
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
+        self.send(self.http.delete(self.url(path)), key).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, key: &str) -> reqwest::Response {
+        request.bearer_auth(key).send().await.expect("request")
+    }
+
     /// Stop the server and wait for it to drain.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
