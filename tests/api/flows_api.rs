@@ -43,11 +43,7 @@ async fn send(
     key: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app.http.request(method, app.url(path)).bearer_auth(key);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.expect("request");
+    let resp = app.request(method, path, key, body.as_ref()).await;
     let status = resp.status().as_u16();
     let body = resp.json().await.unwrap_or(Value::Null);
     (status, body)

@@ -106,34 +106,40 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("request")
+        self.request(reqwest::Method::GET, path, key, None).await
     }
 
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
-        self.send(self.http.post(self.url(path)).json(body), key)
+        self.request(reqwest::Method::POST, path, key, Some(body))
             .await
     }
 
     pub async fn post_empty(&self, path: &str, key: &str) -> reqwest::Response {
-        self.send(self.http.post(self.url(path)), key).await
+        self.request(reqwest::Method::POST, path, key, None).await
     }
 
     pub async fn patch(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
-        self.send(self.http.patch(self.url(path)).json(body), key)
+        self.request(reqwest::Method::PATCH, path, key, Some(body))
             .await
     }
 
     pub async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
-        self.send(self.http.delete(self.url(path)), key).await
+        self.request(reqwest::Method::DELETE, path, key, None).await
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder, key: &str) -> reqwest::Response {
-        request.bearer_auth(key).send().await.expect("request")
+    /// Any request with an API key and an optional JSON body.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
     }
 
     /// Stop the server and wait for it to drain.
