@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::agent::preflight;
 use crate::app::App;
 use crate::auth::{agents, api_keys};
 use crate::config::Settings;
@@ -304,33 +305,19 @@ async fn agent(settings: Settings, cmd: AgentCommand) -> anyhow::Result<()> {
 fn flow_validate(settings: &Settings, file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let source = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let prompts = crate::agent::prompts::Prompts::from_dir(&settings.agent.prompts_dir)?;
-    let flow = match crate::agent::flow::parse_flow(&source) {
-        Ok(flow) => flow,
-        Err(e) => {
-            eprintln!("{}: {e}", file.display());
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let prompts = prompts.with_flow_texts(&flow)?;
-    match crate::agent::validate::validate(&flow, &|name| prompts.has(name)) {
-        Ok(()) => {
-            println!("{}: ok", file.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(problems) => {
-            let mut failed = false;
-            for p in &problems {
-                failed |= p.severity == crate::agent::validate::Severity::Error;
-                println!("{}: {p}", file.display());
-            }
-            Ok(if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+    let base = crate::agent::prompts::Prompts::from_dir(&settings.agent.prompts_dir)?;
+    let checked = preflight::check_source(&source, &base);
+    if checked.problems.is_empty() {
+        println!("{}: ok", file.display());
     }
+    for p in &checked.problems {
+        println!("{}: {p}", file.display());
+    }
+    Ok(if preflight::has_errors(&checked.problems) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn flow_simulate(
@@ -343,7 +330,7 @@ fn flow_simulate(
     let source = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let base = crate::agent::prompts::Prompts::from_dir(&settings.agent.prompts_dir)?;
-    let prepared = match simulate::prepare(&source, &base) {
+    let prepared = match preflight::prepare(&source, &base) {
         Ok(prepared) => prepared,
         Err(problems) => {
             for p in &problems {

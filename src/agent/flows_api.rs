@@ -14,9 +14,10 @@ use serde_json::json;
 
 use super::flow::{parse_flow, Flow, FlowParseError};
 use super::flows_db::{self as db, FlowSummary, FlowVersion, VersionRow, VersionSummary};
+use super::preflight::{self, has_errors};
 use super::prompts::Prompts;
 use super::registry::RegistryError;
-use super::simulate::{self, has_errors, SimulatedTurn, MAX_TURNS, MAX_TURN_CHARS};
+use super::simulate::{self, SimulatedTurn, MAX_TURNS, MAX_TURN_CHARS};
 use super::validate::{is_identifier, FlowProblem, Severity};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiJson, ApiPath, TenantAuth};
@@ -107,7 +108,7 @@ fn parse(source: &str) -> Result<Flow, ApiError> {
 }
 
 fn source_problems(state: &AppState, source: &str) -> Vec<FlowProblem> {
-    simulate::source_problems(source, state.flows.base_prompts())
+    preflight::check_source(source, state.flows.base_prompts()).problems
 }
 
 fn invalid(problems: &[FlowProblem]) -> ApiError {
@@ -427,7 +428,7 @@ pub async fn simulate_flow(
 
 /// Prepare `source` for a run, reporting every problem when it has errors.
 fn prepared(state: &AppState, source: &str) -> Result<(Flow, Prompts), ApiError> {
-    simulate::prepare(source, state.flows.base_prompts())
+    preflight::prepare(source, state.flows.base_prompts())
         .map(|p| (p.flow, p.prompts))
         .map_err(|problems| invalid(&problems))
 }

@@ -7,6 +7,7 @@
 //! - [`machine`]: the pure `step` from one customer turn to the next state;
 //! - [`matching`]: free text → choice option;
 //! - [`slots`] and [`dates`]: answer validation and normalisation;
+//! - [`preflight`]: checking and compiling a flow's YAML, for every caller;
 //! - [`prompts`]: compiled minijinja templates (`Prompts`);
 //! - [`repair`]: global commands (cancel, ask for a person, go back) available at any waiting state;
 //! - [`registry`]: compiled flows per tenant and version;
@@ -24,6 +25,7 @@ pub mod flows_api;
 pub mod flows_db;
 pub mod machine;
 pub mod matching;
+pub mod preflight;
 pub mod prompts;
 pub mod registry;
 pub mod repair;

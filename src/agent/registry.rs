@@ -10,8 +10,9 @@ use std::sync::{Arc, RwLock};
 use sqlx::PgConnection;
 
 use super::flow::{parse_flow, Flow};
+use super::preflight::prepare;
 use super::prompts::Prompts;
-use super::validate::validate;
+use super::validate::Severity;
 use crate::ids::TenantId;
 
 /// A flow ready to run.
@@ -184,34 +185,19 @@ impl FlowRegistry {
 }
 
 fn compile(base: &Prompts, source: &str, version: i32) -> Result<CompiledFlow, RegistryError> {
-    let flow = parse_flow(source).map_err(|e| RegistryError::Invalid {
-        key: "(unparsed)".into(),
-        message: e.to_string(),
-    })?;
-    let prompts = base
-        .clone()
-        .with_flow_texts(&flow)
-        .map_err(|e| RegistryError::Invalid {
-            key: flow.id.clone(),
-            message: e.to_string(),
-        })?;
-    if let Err(problems) = validate(&flow, &|name| prompts.has(name)) {
-        let errors: Vec<String> = problems
+    let prepared = prepare(source, base).map_err(|problems| RegistryError::Invalid {
+        key: parse_flow(source).map_or_else(|_| "(unparsed)".into(), |f| f.id),
+        message: problems
             .iter()
-            .filter(|p| p.severity == super::validate::Severity::Error)
+            .filter(|p| p.severity == Severity::Error)
             .map(ToString::to_string)
-            .collect();
-        if !errors.is_empty() {
-            return Err(RegistryError::Invalid {
-                key: flow.id.clone(),
-                message: errors.join("; "),
-            });
-        }
-    }
+            .collect::<Vec<_>>()
+            .join("; "),
+    })?;
     Ok(CompiledFlow {
-        key: flow.id.clone(),
-        flow,
-        prompts,
+        key: prepared.flow.id.clone(),
+        flow: prepared.flow,
+        prompts: prepared.prompts,
         version,
     })
 }

@@ -1,9 +1,8 @@
 //! The flow simulator: a scripted conversation run through [`step`] with no channel, no database
 //! and no clock of its own.
 //!
-//! Owns `simulate`, the per-turn record it returns, and the preflight shared by the API and the
-//! CLI (`source_problems`, `prepare`: parse, check against the templates, compile the inline
-//! texts). Invariants: pure (time and template variables come from the caller); starts from
+//! Owns `simulate` and the per-turn record it returns (flows are checked and compiled first by
+//! [`super::preflight`]). Invariants: pure (time and template variables come from the caller); starts from
 //! [`initial_state`] and feeds each turn the state the previous one produced, exactly as the
 //! gateway would; a step failure stops the run and names the 0-based turn that failed; a flow
 //! with an error-severity problem is never run.
@@ -12,10 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::flow::{parse_flow, Flow};
+use super::flow::Flow;
 use super::machine::{initial_state, step, FlowStatus, Reply, StepContext, StepError, TurnInput};
 use super::prompts::Prompts;
-use super::validate::{check, FlowProblem, Severity};
 
 /// Most turns one simulation may run.
 pub const MAX_TURNS: usize = 200;
@@ -49,58 +47,6 @@ pub struct SimulateError {
     /// What went wrong.
     #[source]
     pub source: StepError,
-}
-
-/// Every problem of `source` against the `base` templates; unparsable YAML is one error at the
-/// root path (`""`) carrying the parser's line and column.
-pub fn source_problems(source: &str, base: &Prompts) -> Vec<FlowProblem> {
-    match parse_flow(source) {
-        Ok(flow) => check(&flow, &|name| base.has(name)),
-        Err(e) => vec![FlowProblem {
-            path: String::new(),
-            message: e.to_string(),
-            severity: Severity::Error,
-        }],
-    }
-}
-
-/// Whether any problem is an error (warnings do not count).
-pub fn has_errors(problems: &[FlowProblem]) -> bool {
-    problems.iter().any(|p| p.severity == Severity::Error)
-}
-
-/// A flow ready to simulate: the flow, its templates, and its warnings.
-#[derive(Debug)]
-pub struct Prepared {
-    /// The parsed flow.
-    pub flow: Flow,
-    /// `base` plus the flow's inline texts.
-    pub prompts: Prompts,
-    /// Warning-severity problems (a prepared flow has no errors).
-    pub warnings: Vec<FlowProblem>,
-}
-
-/// Parse, check and compile `source`; every problem when any is an error.
-pub fn prepare(source: &str, base: &Prompts) -> Result<Prepared, Vec<FlowProblem>> {
-    let problems = source_problems(source, base);
-    if has_errors(&problems) {
-        return Err(problems);
-    }
-    let root = |message: String| FlowProblem {
-        path: String::new(),
-        message,
-        severity: Severity::Error,
-    };
-    let flow = parse_flow(source).map_err(|e| vec![root(e.to_string())])?;
-    let prompts = base
-        .clone()
-        .with_flow_texts(&flow)
-        .map_err(|e| vec![root(e.to_string())])?;
-    Ok(Prepared {
-        flow,
-        prompts,
-        warnings: problems,
-    })
 }
 
 /// Runs `turns` through `flow` from its initial state.
@@ -158,19 +104,6 @@ mod tests {
         assert_eq!(out[1].replies[0].text, "Bye Ada");
         assert_eq!(out[1].status, FlowStatus::Ended);
         assert_eq!(out[1].slots["name"], "Ada");
-    }
-
-    #[test]
-    fn prepare_reports_every_error_and_keeps_warnings() {
-        let bad = "id: f\nname: F\nstart: a\nstates:\n  a:\n    kind: message\n    text: x\n    next: nope\n  \
-                   b:\n    kind: message\n    text: y\n    next: gone\n";
-        let problems = prepare(bad, &Prompts::new()).unwrap_err();
-        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
-        assert!(paths.contains(&"states.a.next") && paths.contains(&"states.b.next"));
-        let ok = "id: f\nname: F\nstart: a\nstates:\n  a: {kind: end}\n  b: {kind: end}\n";
-        let prepared = prepare(ok, &Prompts::new()).unwrap();
-        assert_eq!(prepared.warnings.len(), 1, "b is unreachable");
-        assert_eq!(source_problems(": :", &Prompts::new())[0].path, "");
     }
 
     #[test]
