@@ -46,11 +46,7 @@ impl Fixture {
     }
 
     fn ctx(&self) -> StepContext<'_> {
-        StepContext {
-            now: self.now,
-            prompts: &self.prompts,
-            vars: &self.vars,
-        }
+        StepContext::new(self.now, &self.prompts, &self.vars)
     }
 
     fn turn(&self, state: &FlowState, text: &str) -> FlowState {

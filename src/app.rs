@@ -92,11 +92,15 @@ impl App {
             settings.ingest.clone(),
             stop.clone(),
         );
-        let turns: Arc<dyn TxJobHandler> = Arc::new(AgentTurns::new(
+        let mut agent = AgentTurns::new(
             bus.clone(),
             flows.clone(),
             settings.agent.default_flow.clone(),
-        ));
+        );
+        if let Some(llm) = llm_agent(&settings.llm)? {
+            agent = agent.with_llm(llm);
+        }
+        let turns: Arc<dyn TxJobHandler> = Arc::new(agent);
         let handlers = Handlers {
             leased: Vec::new(),
             in_tx: vec![turns],
@@ -239,4 +243,29 @@ async fn stop_on_signal(stop: CancellationToken) {
     }
     tracing::info!("shutdown signal received");
     stop.cancel();
+}
+
+/// The LLM the agent uses, when one is configured.
+fn llm_agent(
+    cfg: &crate::config::LlmConfig,
+) -> anyhow::Result<Option<crate::agent::turns::LlmAgent>> {
+    use crate::llm::{BreakerSettings, LlmClient, LlmSettings, PriceTable};
+    if !cfg.enabled() {
+        return Ok(None);
+    }
+    let mut settings =
+        LlmSettings::new(cfg.base_url.clone(), cfg.api_key.clone(), cfg.model.clone());
+    settings.timeout = std::time::Duration::from_millis(cfg.timeout_ms.max(1));
+    settings.max_retries = cfg.max_retries;
+    settings.breaker = BreakerSettings {
+        failure_threshold: cfg.breaker_failures.max(1),
+        cool_down: std::time::Duration::from_secs(cfg.breaker_cooldown_secs),
+    };
+    let client = LlmClient::new(settings).map_err(|e| anyhow::anyhow!("llm configuration: {e}"))?;
+    tracing::info!(base_url = %cfg.base_url, model = %cfg.model, "LLM configured; the embedded understanding is the fallback");
+    Ok(Some(crate::agent::turns::LlmAgent {
+        client,
+        prices: PriceTable::default(),
+        monthly_quota: cfg.monthly_quota,
+    }))
 }

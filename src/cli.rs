@@ -42,8 +42,41 @@ pub enum Command {
     /// Work with flow files.
     #[command(subcommand)]
     Flow(FlowCommand),
+    /// Measure the embedded understanding.
+    #[command(subcommand)]
+    Nlu(NluCommand),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+/// Understanding commands.
+#[derive(Debug, Subcommand)]
+pub enum NluCommand {
+    /// Print accuracy on the held-out evaluation files: date/time expressions and intent sets.
+    Eval {
+        /// Directory with datetime.tsv and intents/<set>/{train,test}.tsv.
+        #[arg(long, default_value = "tests/data/nlu")]
+        data: PathBuf,
+        /// Only these intent sets (repeatable); all by default.
+        #[arg(long = "set")]
+        sets: Vec<String>,
+        /// List every miss.
+        #[arg(long)]
+        misses: bool,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+        /// all-MiniLM-L6-v2 directory: also score sentence embeddings and the fused model
+        /// (needs a build with `--features embeddings`).
+        #[arg(long, env = "SWITCHBOARD_NLU__EMBEDDINGS_DIR")]
+        embeddings_dir: Option<PathBuf>,
+        /// Exit with failure when date/time accuracy (%) is below this.
+        #[arg(long)]
+        min_datetime: Option<f64>,
+        /// Exit with failure when any set's best top-1 intent accuracy (%) is below this.
+        #[arg(long)]
+        min_intent: Option<f64>,
+    },
 }
 
 /// Tenant commands.
@@ -154,6 +187,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("{}", crate::http::openapi::document());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Nlu(NluCommand::Eval {
+        data,
+        sets,
+        misses,
+        json,
+        embeddings_dir,
+        min_datetime,
+        min_intent,
+    }) = cli.command
+    {
+        let options = crate::nlu::eval::EvalOptions {
+            data,
+            sets,
+            misses,
+            json,
+            embeddings_dir: embeddings_dir.filter(|d| !d.as_os_str().is_empty()),
+            min_datetime,
+            min_intent,
+        };
+        return Ok(if crate::nlu::eval::run(&options)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let settings = Settings::load()?;
     crate::telemetry::init_tracing(&settings.log);
     match cli.command {
@@ -180,7 +238,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             return flow_simulate(&settings, &file, &turns, &business);
         }
-        Command::Openapi => {}
+        Command::Openapi | Command::Nlu(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -344,7 +402,12 @@ fn flow_simulate(
     }
     let vars = serde_json::json!({"business": {"name": business, "timezone": "UTC"}});
     let now = chrono::Utc::now();
-    let run = simulate::simulate(&prepared.flow, &prepared.prompts, &vars, now, turns);
+    let runnable = simulate::Runnable {
+        flow: &prepared.flow,
+        prompts: &prepared.prompts,
+        nlu: &prepared.nlu,
+    };
+    let run = simulate::simulate(runnable, &vars, now, turns);
     let results = match run {
         Ok(results) => results,
         Err(e) => {

@@ -33,6 +33,47 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// Logging.
     pub log: LogSettings,
+    /// The OpenAI-compatible LLM (optional).
+    pub llm: LlmConfig,
+    /// The embedded understanding layer.
+    pub nlu: NluSettings,
+}
+
+/// The OpenAI-compatible LLM the agent may use; off while `base_url` or `model` is empty.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LlmConfig {
+    /// API base including `/v1` (also `OPENAI_BASE_URL`).
+    pub base_url: String,
+    /// Bearer token (also `OPENAI_API_KEY`); may be empty for local servers.
+    pub api_key: SecretString,
+    /// Model name (also `OPENAI_MODEL`).
+    pub model: String,
+    /// Milliseconds allowed per attempt.
+    pub timeout_ms: u64,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Consecutive failures that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// Seconds the breaker stays open before one probe is let through.
+    pub breaker_cooldown_secs: u64,
+    /// AI-handled requests per tenant per calendar month (UTC); 0 = unlimited. A tenant's
+    /// `settings.llm.monthly_quota` overrides it.
+    pub monthly_quota: u32,
+}
+
+impl LlmConfig {
+    /// Whether an LLM is configured.
+    pub fn enabled(&self) -> bool {
+        !self.base_url.trim().is_empty() && !self.model.trim().is_empty()
+    }
+}
+
+/// The embedded understanding layer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NluSettings {
+    /// Directory holding all-MiniLM-L6-v2 (model.safetensors, tokenizer.json, config.json) for
+    /// in-process sentence embeddings (build feature `embeddings`); empty: n-gram model only.
+    pub embeddings_dir: String,
 }
 
 /// HTTP listener settings.
@@ -174,6 +215,15 @@ impl Settings {
         }
         if let Ok(url) = std::env::var("REDIS_URL") {
             builder = builder.set_override("redis.url", url)?;
+        }
+        for (var, key) in [
+            ("OPENAI_BASE_URL", "llm.base_url"),
+            ("OPENAI_API_KEY", "llm.api_key"),
+            ("OPENAI_MODEL", "llm.model"),
+        ] {
+            if let Ok(value) = std::env::var(var) {
+                builder = builder.set_override(key, value)?;
+            }
         }
         Ok(builder.build()?.try_deserialize()?)
     }

@@ -35,5 +35,7 @@ pub mod http;
 pub mod ids;
 pub mod inbox;
 pub mod jobs;
+pub mod llm;
+pub mod nlu;
 pub mod telemetry;
 pub mod tenants;

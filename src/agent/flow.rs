@@ -39,15 +39,115 @@ pub struct Flow {
     /// States in YAML order.
     #[serde(deserialize_with = "de_states", serialize_with = "ser_states")]
     pub states: Vec<(String, State)>,
-    /// Global repair commands (cancel, ask for a person, go back); all on by default.
+    /// Global repair commands (cancel, ask for a person, go back, correct an answer); all on by
+    /// default.
     #[serde(default, skip_serializing_if = "Repair::is_default")]
     pub repair: Repair,
+    /// Example utterances per intent, for the embedded classifier (and the LLM's intent list).
+    #[serde(default, skip_serializing_if = "Understanding::is_empty")]
+    pub understanding: Understanding,
+    /// Questions answered (or detours taken) at any waiting state, after which the flow resumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digressions: Vec<Digression>,
+    /// Whether dates, emails and phone numbers a customer gives unprompted fill the flow's empty
+    /// `ask` slots of that type (those questions are then skipped). On by default.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub prefill: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// The flow's `understanding:` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Understanding {
+    /// Intent name → example utterances (a handful each), in YAML order.
+    #[serde(
+        default,
+        deserialize_with = "de_intents",
+        serialize_with = "ser_intents",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub intents: Vec<(String, Vec<String>)>,
+    /// Confidence under which an intent counts as not understood (out of scope); the model's
+    /// calibrated threshold when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
+    /// Which engine reads free text: `auto` (the LLM when the tenant has one, else the embedded
+    /// NLU), `nlu` (never the LLM) or `llm`.
+    #[serde(default, skip_serializing_if = "Engine::is_auto")]
+    pub engine: Engine,
+}
+
+impl Understanding {
+    /// Whether nothing is configured.
+    pub fn is_empty(&self) -> bool {
+        self.intents.is_empty() && self.threshold.is_none() && self.engine.is_auto()
+    }
+
+    /// Whether the flow names `intent`.
+    pub fn has_intent(&self, intent: &str) -> bool {
+        self.intents.iter().any(|(name, _)| name == intent)
+    }
+}
+
+/// The engine a flow reads free text with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    /// The tenant's LLM when configured and healthy, else the embedded NLU.
+    #[default]
+    Auto,
+    /// The embedded NLU only.
+    Nlu,
+    /// The LLM, falling back to the embedded NLU when it is unavailable.
+    Llm,
+}
+
+impl Engine {
+    fn is_auto(&self) -> bool {
+        *self == Engine::Auto
+    }
+}
+
+/// A question the customer may ask in the middle of anything (`digressions:`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Digression {
+    /// The intent that triggers it.
+    pub intent: String,
+    /// Template answering it (then the current question is asked again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub say: Option<String>,
+    /// Inline answer template; use it or `say`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Leave the current state for this one instead of resuming (e.g. an emergency handoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 impl Flow {
     /// Looks a state up by name.
     pub fn state(&self, name: &str) -> Option<&State> {
         self.states.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+
+    /// Calling code for national phone numbers found in free text: the first phone question's.
+    pub fn country_code(&self) -> &str {
+        self.states
+            .iter()
+            .find_map(|(_, s)| match s {
+                State::Ask(a) if a.slot_type == SlotType::Phone => Some(a.calling_code()),
+                _ => None,
+            })
+            .unwrap_or(DEFAULT_COUNTRY_CODE)
     }
 
     /// Position of a state in YAML order.
@@ -70,6 +170,10 @@ pub enum State {
     Handoff(HandoffState),
     /// Ends the conversation.
     End(EndState),
+    /// Chooses the next state by intent, entity or condition, at once.
+    Route(RouteState),
+    /// Assigns variables (slots) from expressions and moves on.
+    Set(SetState),
 }
 
 /// Where a state's prompt text comes from.
@@ -90,6 +194,8 @@ impl State {
             State::Ask(_) => "ask",
             State::Handoff(_) => "handoff",
             State::End(_) => "end",
+            State::Route(_) => "route",
+            State::Set(_) => "set",
         }
     }
 
@@ -101,6 +207,8 @@ impl State {
             State::Ask(s) => (&s.say, &s.text),
             State::Handoff(s) => (&s.say, &s.text),
             State::End(s) => (&s.say, &s.text),
+            State::Route(s) => (&s.say, &s.text),
+            State::Set(_) => return (None, None),
         };
         (say.as_deref(), text.as_deref())
     }
@@ -143,6 +251,13 @@ impl State {
                     out.push(("on_fail".to_string(), t.as_str()));
                 }
             }
+            State::Route(s) => {
+                for (i, route) in s.routes.iter().enumerate() {
+                    out.push((format!("routes[{i}].to"), route.to.as_str()));
+                }
+                out.push(("default".to_string(), s.default.as_str()));
+            }
+            State::Set(s) => out.push(("next".to_string(), s.next.as_str())),
             State::Handoff(_) | State::End(_) => {}
         }
         out
@@ -176,6 +291,10 @@ pub struct ChoiceOption {
     /// Extra phrases that also select this option.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub synonyms: Vec<String>,
+    /// An intent (of the flow's `understanding:`) that selects this option when no label,
+    /// number or synonym matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
 }
 
 /// `kind: choice`.
@@ -241,6 +360,10 @@ pub struct AskState {
     /// Calling code for national phone numbers (`type: phone` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country_code: Option<String>,
+    /// Whether the flow's digressions are answered at this question (on by default); off when
+    /// any text, questions included, is the answer (e.g. "what would you like to ask us?").
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub digressions: bool,
     /// State entered after a valid answer.
     pub next: String,
 }
@@ -287,6 +410,55 @@ pub struct EndState {
     /// Inline template source sent on entry (`text:`); use it or `say`, not both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+}
+
+/// `kind: route`: the first rule whose conditions all hold wins, else `default`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteState {
+    /// Optional prompt sent on entry before routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub say: Option<String>,
+    /// Inline prompt sent on entry before routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Rules in order.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// State entered when no rule holds.
+    pub default: String,
+}
+
+/// One rule of a `route` state; every condition given must hold.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The understood intent of the customer's latest message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    /// Confidence the intent needs (default: the flow's threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_confidence: Option<f32>,
+    /// An entity kind the latest message must contain: `when`, `email`, `phone` or `number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    /// A minijinja expression over `slots`, `intent`, `confidence`, `entities` and the
+    /// business variables, e.g. `slots.date is defined and intent != "emergency"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// State entered when the rule holds.
+    pub to: String,
+}
+
+/// `kind: set`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetState {
+    /// Slot name → minijinja expression, evaluated in order (later ones see earlier results).
+    #[serde(deserialize_with = "de_intents_like", serialize_with = "ser_pairs")]
+    pub values: Vec<(String, String)>,
+    /// State entered afterwards.
+    pub next: String,
 }
 
 /// Why a flow's YAML could not be parsed.
@@ -380,6 +552,44 @@ impl<'de> Visitor<'de> for StatesVisitor {
                 .next_value::<State>()
                 .map_err(|e| de::Error::custom(state_message(&name, &e.to_string())))?;
             out.push((name, state));
+        }
+        Ok(out)
+    }
+}
+
+fn de_intents<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Vec<String>)>, D::Error> {
+    d.deserialize_map(PairsVisitor::<Vec<String>>(std::marker::PhantomData))
+}
+
+fn de_intents_like<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    d.deserialize_map(PairsVisitor::<String>(std::marker::PhantomData))
+}
+
+fn ser_intents<S: Serializer>(pairs: &[(String, Vec<String>)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+fn ser_pairs<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+/// An ordered mapping with unique keys.
+struct PairsVisitor<V>(std::marker::PhantomData<V>);
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for PairsVisitor<V> {
+    type Value = Vec<(String, V)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping with unique keys")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out: Vec<(String, V)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.iter().any(|(k, _)| *k == key) {
+                return Err(de::Error::custom(format!("duplicate key \"{key}\"")));
+            }
+            out.push((key, map.next_value::<V>()?));
         }
         Ok(out)
     }

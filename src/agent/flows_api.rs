@@ -21,6 +21,7 @@ use super::simulate::{self, SimulatedTurn, MAX_TURNS, MAX_TURN_CHARS};
 use super::validate::{is_identifier, FlowProblem, Severity};
 use crate::app::AppState;
 use crate::http::{ApiError, ApiJson, ApiPath, TenantAuth};
+use crate::nlu::NluModel;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -72,6 +73,9 @@ pub struct SimulateRequest {
     pub version: Option<i32>,
     /// YAML to run instead of a stored version.
     pub source: Option<String>,
+    /// The moment the conversation happens (RFC 3339); defaults to now. Relative dates
+    /// ("tomorrow") resolve against it in the business's time zone.
+    pub now: Option<chrono::DateTime<Utc>>,
 }
 
 /// Result of a validation.
@@ -390,7 +394,7 @@ pub async fn simulate_flow(
         return Err(ApiError::bad_request("turn_too_long", message));
     }
     let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
-    let (flow, prompts) = match (&body.source, body.version) {
+    let (flow, prompts, nlu) = match (&body.source, body.version) {
         (Some(source), _) => {
             key_mismatch(&parse(source)?, &key)?;
             prepared(&state, source)?
@@ -406,7 +410,11 @@ pub async fn simulate_flow(
             None => {
                 let builtin = state.flows.version(&mut tx, auth.tenant_id, &key, 0);
                 let builtin = builtin.await.map_err(registry_error)?;
-                (builtin.flow.clone(), builtin.prompts.clone())
+                (
+                    builtin.flow.clone(),
+                    builtin.prompts.clone(),
+                    builtin.nlu.clone(),
+                )
             }
         },
     };
@@ -415,20 +423,24 @@ pub async fn simulate_flow(
         .ok_or(ApiError::NotFound("tenant"))?;
     tx.commit().await?;
     let vars = json!({"business": {"name": tenant.name, "timezone": tenant.timezone}});
+    let run = simulate::Runnable {
+        flow: &flow,
+        prompts: &prompts,
+        nlu: &nlu,
+    };
+    let now = body.now.unwrap_or_else(Utc::now);
     let turns =
-        simulate::simulate(&flow, &prompts, &vars, Utc::now(), &body.turns).map_err(|e| {
-            ApiError::Unprocessable {
-                code: "simulation_failed",
-                message: e.to_string(),
-                details: Some(json!({"turn": e.turn})),
-            }
+        simulate::simulate(run, &vars, now, &body.turns).map_err(|e| ApiError::Unprocessable {
+            code: "simulation_failed",
+            message: e.to_string(),
+            details: Some(json!({"turn": e.turn})),
         })?;
     Ok(Json(Simulation { turns }))
 }
 
 /// Prepare `source` for a run, reporting every problem when it has errors.
-fn prepared(state: &AppState, source: &str) -> Result<(Flow, Prompts), ApiError> {
+fn prepared(state: &AppState, source: &str) -> Result<(Flow, Prompts, NluModel), ApiError> {
     preflight::prepare(source, state.flows.base_prompts())
-        .map(|p| (p.flow, p.prompts))
+        .map(|p| (p.flow, p.prompts, p.nlu))
         .map_err(|problems| invalid(&problems))
 }

@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 use super::flow::{AskState, ChoiceOption, ChoiceState, Flow, PromptRef, State};
 use super::matching::match_option;
 use super::prompts::{PromptError, Prompts};
-use super::slots::{normalize_slot, SlotRules};
+use super::slots::{normalize_slot, SlotError, SlotRules};
+use crate::nlu::Understanding;
 
 /// Most state entries a single step may make.
 pub const MAX_ENTRIES_PER_STEP: usize = 64;
@@ -57,6 +58,9 @@ pub struct FlowState {
     /// Waiting states entered so far, oldest first ("go back" returns to the one before last).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<String>,
+    /// Slots filled from values the customer gave unprompted; their questions are skipped once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefilled: Vec<String>,
 }
 
 /// One customer turn.
@@ -69,12 +73,47 @@ pub enum TurnInput {
 /// Everything `step` needs besides the flow and the state.
 #[derive(Debug, Clone, Copy)]
 pub struct StepContext<'a> {
-    /// Current time; relative dates resolve against its UTC date.
+    /// Current time; relative dates resolve against the local date in `tz`.
     pub now: chrono::DateTime<chrono::Utc>,
+    /// The business's time zone.
+    pub tz: chrono_tz::Tz,
     /// Compiled templates used to render replies.
     pub prompts: &'a Prompts,
     /// Extra template variables, e.g. `{"business": {"name": "..."}}`.
     pub vars: &'a Value,
+    /// What the understanding layer read in this turn's text, if it ran.
+    pub understanding: Option<&'a Understanding>,
+}
+
+impl<'a> StepContext<'a> {
+    /// A context in UTC with no understanding.
+    pub fn new(now: chrono::DateTime<chrono::Utc>, prompts: &'a Prompts, vars: &'a Value) -> Self {
+        Self {
+            now,
+            tz: chrono_tz::UTC,
+            prompts,
+            vars,
+            understanding: None,
+        }
+    }
+
+    /// The same context in time zone `tz`.
+    pub fn in_zone(self, tz: chrono_tz::Tz) -> Self {
+        Self { tz, ..self }
+    }
+
+    /// The same context with this turn's understanding.
+    pub fn understood(self, understanding: &'a Understanding) -> Self {
+        Self {
+            understanding: Some(understanding),
+            ..self
+        }
+    }
+
+    /// The business's local date and time now.
+    pub fn local_now(&self) -> chrono::NaiveDateTime {
+        self.now.with_timezone(&self.tz).naive_local()
+    }
 }
 
 /// A button offered with a reply.
@@ -138,6 +177,9 @@ pub enum StepError {
     /// A prompt could not be rendered.
     #[error(transparent)]
     Prompt(#[from] PromptError),
+    /// A `route` condition or `set` value could not be evaluated.
+    #[error(transparent)]
+    Expr(#[from] super::expr::ExprError),
 }
 
 /// The state of a conversation that has not started yet.
@@ -173,12 +215,24 @@ pub fn step(
     };
     let TurnInput::Text(text) = input;
     if !state.started || state.status == FlowStatus::Ended {
-        run.state.started = true;
-        run.state.status = FlowStatus::Active;
+        // A new run keeps what the customer told us before (their name, say) but not the route.
+        run.state = FlowState {
+            started: true,
+            slots: std::mem::take(&mut run.state.slots),
+            ..initial_state(flow)
+        };
+        run.prefill(None);
         run.enter(&flow.start)?;
     } else if let Some(command) = flow.repair.detect(text) {
         run.repair(command)?;
+    } else if let Some(correction) = run.correction(text) {
+        run.correct(correction)?;
     } else {
+        // A digression's words ("are you open on Saturdays?") are not answers to later questions.
+        if run.digression().is_none() {
+            let current = run.state.state.clone();
+            run.prefill(Some(&current));
+        }
         run.answer(text)?;
     }
     Ok(run.finish())
@@ -189,6 +243,8 @@ pub fn step(
 pub(super) struct Extra<'o> {
     pub(super) options: &'o [ChoiceOption],
     pub(super) error: String,
+    /// More variables, merged in (e.g. `slot` and `value` for a correction).
+    pub(super) more: Option<Value>,
 }
 
 /// A failed answer at a waiting state.
@@ -221,7 +277,7 @@ impl<'f> Run<'f, '_> {
     }
 
     /// The flow-owned name and state (so both outlive `self` borrows).
-    fn lookup(&self, name: &str) -> Result<(&'f str, &'f State), StepError> {
+    pub(super) fn lookup(&self, name: &str) -> Result<(&'f str, &'f State), StepError> {
         let flow = self.flow;
         flow.states
             .iter()
@@ -258,6 +314,19 @@ impl<'f> Run<'f, '_> {
     ) -> Result<Option<(&'f str, &'f State)>, StepError> {
         self.state.state = name.to_string();
         self.state.attempts = 0;
+        match state {
+            State::Ask(a) if self.take_prefilled(&a.slot) => return self.lookup(&a.next).map(Some),
+            State::Route(r) => {
+                self.say(name, state, &Extra::default())?;
+                let target = self.route(name, r)?;
+                return self.lookup(target).map(Some);
+            }
+            State::Set(s) => {
+                self.set_values(name, s)?;
+                return self.lookup(&s.next).map(Some);
+            }
+            _ => {}
+        }
         let extra = match state {
             State::Choice(c) => options_extra(c),
             _ => Extra::default(),
@@ -270,6 +339,7 @@ impl<'f> Run<'f, '_> {
                 self.handoff = Some(h.reason.clone().unwrap_or_else(|| name.to_string()));
             }
             State::End(_) => self.state.status = FlowStatus::Ended,
+            State::Route(_) | State::Set(_) => {}
             State::Choice(_) | State::Ask(_) => {
                 if self.state.history.last().map(String::as_str) != Some(name) {
                     self.state.history.push(name.to_string());
@@ -298,11 +368,15 @@ impl<'f> Run<'f, '_> {
         c: &'f ChoiceState,
         text: &str,
     ) -> Result<(), StepError> {
-        if let Some(opt) = match_option(text, &c.options) {
+        let picked = match_option(text, &c.options).or_else(|| self.option_by_intent(c));
+        if let Some(opt) = picked {
             self.state
                 .slots
                 .insert(name.to_string(), Value::String(opt.id.clone()));
             return self.enter(&opt.next);
+        }
+        if let Some(d) = self.digression() {
+            return self.digress(name, d);
         }
         self.fail(
             name,
@@ -316,27 +390,59 @@ impl<'f> Run<'f, '_> {
     }
 
     fn answer_ask(&mut self, name: &str, a: &'f AskState, text: &str) -> Result<(), StepError> {
-        let rules = SlotRules {
-            today: self.ctx.now.date_naive(),
-            country_code: a.calling_code(),
-        };
-        match normalize_slot(a.slot_type, text, &rules) {
+        let digression = self.digression().filter(|_| a.digressions);
+        // Free text would accept a question as the answer, so a digression goes first.
+        if a.slot_type.is_free_text() {
+            if let Some(d) = digression {
+                return self.digress(name, d);
+            }
+        }
+        match self.answer_value(a, text) {
             Ok(value) => {
                 self.state.slots.insert(a.slot.clone(), value);
                 self.enter(&a.next)
             }
-            Err(e) => self.fail(
-                name,
-                Failure {
-                    retry: a.retry_template(),
-                    limit: a.attempt_limit(),
-                    on_fail: a.on_fail.as_deref(),
-                    extra: Extra {
-                        options: &[],
-                        error: e.to_string(),
+            Err(e) => match digression {
+                Some(d) => self.digress(name, d),
+                None => self.fail(
+                    name,
+                    Failure {
+                        retry: a.retry_template(),
+                        limit: a.attempt_limit(),
+                        on_fail: a.on_fail.as_deref(),
+                        extra: Extra {
+                            error: e.to_string(),
+                            ..Extra::default()
+                        },
                     },
-                },
-            ),
+                ),
+            },
+        }
+    }
+
+    /// The value `text` gives ask state `a`: the whole text, or else the single entity of the
+    /// slot's kind found in it ("sure, it's ann@example.com and tomorrow works").
+    fn answer_value(&self, a: &'f AskState, text: &str) -> Result<Value, SlotError> {
+        let rules = self.slot_rules(a);
+        let whole = normalize_slot(a.slot_type, text, &rules);
+        if whole.is_ok() {
+            return whole;
+        }
+        let entity = super::digress::entity_kind(a.slot_type)
+            .and_then(|kind| self.ctx.understanding.and_then(|u| u.entity(kind)));
+        match entity {
+            Some(e) => normalize_slot(a.slot_type, &e.text, &rules).or(whole),
+            None => whole,
+        }
+    }
+
+    /// The rules slot answers are normalised with at ask state `a`.
+    pub(super) fn slot_rules(&self, a: &'f AskState) -> SlotRules<'f> {
+        SlotRules {
+            today: self.ctx.local_now().date(),
+            now: self.ctx.local_now(),
+            tz: self.ctx.tz,
+            country_code: a.calling_code(),
         }
     }
 
@@ -375,6 +481,6 @@ impl<'f> Run<'f, '_> {
 fn options_extra(c: &ChoiceState) -> Extra<'_> {
     Extra {
         options: &c.options,
-        error: String::new(),
+        ..Extra::default()
     }
 }

@@ -10,6 +10,9 @@
 //! - [`preflight`]: checking and compiling a flow's YAML, for every caller;
 //! - [`prompts`]: compiled minijinja templates (`Prompts`);
 //! - [`repair`]: global commands (cancel, ask for a person, go back) available at any waiting state;
+//! - `digress` (private): prefilling from entities, options chosen by intent, digressions and
+//!   corrections of earlier answers;
+//! - `route` (private): `route` and `set` states; [`expr`]: their minijinja expressions;
 //! - [`registry`]: compiled flows per tenant and version;
 //! - [`flows_db`] and [`flows_api`]: a tenant's versioned flows, stored and served over REST;
 //! - [`simulate`]: a scripted conversation run through `step` with no I/O;
@@ -20,9 +23,14 @@
 //! persists `FlowState` and replays turns deterministically.
 
 pub mod dates;
+mod digress;
+pub mod expr;
 pub mod flow;
 pub mod flows_api;
 pub mod flows_db;
+pub mod humanize;
+pub mod llm_reader;
+pub mod llm_usage;
 pub mod machine;
 pub mod matching;
 pub mod preflight;
@@ -30,6 +38,7 @@ pub mod prompts;
 pub mod registry;
 pub mod repair;
 mod replies;
+mod route;
 pub mod simulate;
 pub mod slots;
 mod turn_writes;
@@ -37,8 +46,8 @@ pub mod turns;
 pub mod validate;
 
 pub use flow::{
-    parse_flow, AskState, ChoiceOption, ChoiceState, EndState, Flow, FlowParseError, HandoffState,
-    MessageState, PromptRef, State,
+    parse_flow, AskState, ChoiceOption, ChoiceState, Digression, EndState, Flow, FlowParseError,
+    HandoffState, MessageState, PromptRef, Route, RouteState, SetState, State,
 };
 pub use machine::{
     initial_state, step, FlowState, FlowStatus, Reply, ReplyOption, StepContext, StepError,

@@ -7,6 +7,7 @@
 use super::flow::{parse_flow, Flow};
 use super::prompts::Prompts;
 use super::validate::{check, FlowProblem, Severity};
+use crate::nlu::NluModel;
 
 /// A source checked against the templates: the flow when it parses, and every problem.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct Prepared {
     pub prompts: Prompts,
     /// Warning-severity problems (a prepared flow has no errors).
     pub warnings: Vec<FlowProblem>,
+    /// The flow's trained understanding (intents and entities).
+    pub nlu: NluModel,
 }
 
 /// Parse `source` and check it against the templates in `base`.
@@ -61,10 +64,20 @@ pub fn prepare(source: &str, base: &Prompts) -> Result<Prepared, Vec<FlowProblem
         .clone()
         .with_flow_texts(&flow)
         .map_err(|e| vec![root_error(e.to_string())])?;
+    let nlu = NluModel::train(&flow.understanding.intents, flow.understanding.threshold).map_err(
+        |e| {
+            vec![FlowProblem {
+                path: "understanding.intents".into(),
+                message: e.to_string(),
+                severity: Severity::Error,
+            }]
+        },
+    )?;
     Ok(Prepared {
         flow,
         prompts,
         warnings: problems,
+        nlu,
     })
 }
 

@@ -81,6 +81,11 @@ impl Default for Prompts {
     }
 }
 
+/// Template name under which `with_flow_texts` stores a digression's `text:`.
+pub fn digression_key(flow_id: &str, intent: &str) -> String {
+    format!("{flow_id}#digression.{intent}.text")
+}
+
 /// Template name under which `with_flow_texts` stores a state's `text:`.
 pub fn inline_key(flow_id: &str, state: &str) -> String {
     format!("{flow_id}#{state}.text")
@@ -93,6 +98,9 @@ impl Prompts {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
+        env.add_filter("when", |v: minijinja::Value| {
+            super::humanize::describe_when(&serde_json::to_value(&v).unwrap_or_default())
+        });
         Prompts { env: Arc::new(env) }
     }
 
@@ -140,14 +148,22 @@ impl Prompts {
         Ok(self)
     }
 
-    /// Precompiles every `text:` of `flow` under `inline_key`.
+    /// Precompiles every `text:` of `flow` under `inline_key` (states) and `digression_key`.
     pub fn with_flow_texts(self, flow: &Flow) -> Result<Self, PromptError> {
-        flow.states
+        let states = flow
+            .states
             .iter()
             .filter_map(|(name, st)| match st.prompt() {
                 Some(PromptRef::Inline(src)) => Some((inline_key(&flow.id, name), src)),
                 _ => None,
-            })
+            });
+        let digressions = flow.digressions.iter().filter_map(|d| {
+            d.text
+                .as_deref()
+                .map(|src| (digression_key(&flow.id, &d.intent), src))
+        });
+        states
+            .chain(digressions)
             .try_fold(self, |p, (key, src)| p.with_override(&key, src))
     }
 

@@ -14,6 +14,7 @@ use super::preflight::prepare;
 use super::prompts::Prompts;
 use super::validate::Severity;
 use crate::ids::TenantId;
+use crate::nlu::NluModel;
 
 /// A flow ready to run.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct CompiledFlow {
     pub key: String,
     /// Version (0 = built-in file).
     pub version: i32,
+    /// The flow's trained understanding.
+    pub nlu: NluModel,
 }
 
 /// Why a flow could not be loaded.
@@ -199,5 +202,6 @@ fn compile(base: &Prompts, source: &str, version: i32) -> Result<CompiledFlow, R
         flow: prepared.flow,
         prompts: prepared.prompts,
         version,
+        nlu: prepared.nlu,
     })
 }

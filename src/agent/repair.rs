@@ -32,6 +32,8 @@ pub struct Repair {
     pub human: bool,
     /// "go back", "back", "previous question", ...
     pub back: bool,
+    /// Correcting an earlier answer ("actually my email is …").
+    pub correct: bool,
 }
 
 impl Default for Repair {
@@ -41,6 +43,7 @@ impl Default for Repair {
             cancel: true,
             human: true,
             back: true,
+            correct: true,
         }
     }
 }

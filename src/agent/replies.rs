@@ -76,7 +76,7 @@ impl Run<'_, '_> {
     }
 
     /// `vars` plus `slots`, `state`, `options`, `error` and `attempt`.
-    fn template_vars(&self, name: &str, extra: &Extra<'_>) -> Value {
+    pub(super) fn template_vars(&self, name: &str, extra: &Extra<'_>) -> Value {
         let mut map = match self.ctx.vars {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
@@ -92,6 +92,9 @@ impl Run<'_, '_> {
         map.insert("options".into(), Value::Array(options));
         map.insert("error".into(), Value::String(extra.error.clone()));
         map.insert("attempt".into(), Value::from(self.state.attempts));
+        if let Some(Value::Object(more)) = &extra.more {
+            map.extend(more.clone());
+        }
         Value::Object(map)
     }
 }

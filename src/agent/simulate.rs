@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 use super::flow::Flow;
 use super::machine::{initial_state, step, FlowStatus, Reply, StepContext, StepError, TurnInput};
 use super::prompts::Prompts;
+use crate::nlu::datetime::TimeContext;
+use crate::nlu::{NluModel, Understanding};
 
 /// Most turns one simulation may run.
 pub const MAX_TURNS: usize = 200;
@@ -36,6 +38,20 @@ pub struct SimulatedTurn {
     /// Slots collected so far.
     #[schema(value_type = Object)]
     pub slots: Map<String, Value>,
+    /// What the embedded understanding read in the turn (intent, alternatives, entities).
+    #[schema(value_type = Object)]
+    pub understanding: Understanding,
+}
+
+/// A compiled flow to run: the flow, its templates and its trained understanding.
+#[derive(Debug, Clone, Copy)]
+pub struct Runnable<'a> {
+    /// The flow.
+    pub flow: &'a Flow,
+    /// Its templates.
+    pub prompts: &'a Prompts,
+    /// Its understanding.
+    pub nlu: &'a NluModel,
 }
 
 /// Why a simulation stopped.
@@ -49,19 +65,30 @@ pub struct SimulateError {
     pub source: StepError,
 }
 
-/// Runs `turns` through `flow` from its initial state.
+/// Runs `turns` through the flow from its initial state, in the time zone named by
+/// `vars.business.timezone` (UTC when unset or unknown).
 pub fn simulate(
-    flow: &Flow,
-    prompts: &Prompts,
+    run: Runnable<'_>,
     vars: &Value,
     now: DateTime<Utc>,
     turns: &[String],
 ) -> Result<Vec<SimulatedTurn>, SimulateError> {
-    let ctx = StepContext { now, prompts, vars };
-    let mut state = initial_state(flow);
+    let tz: chrono_tz::Tz = vars
+        .pointer("/business/timezone")
+        .and_then(Value::as_str)
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let time = TimeContext::from_utc(now, tz);
+    let mut state = initial_state(run.flow);
     let mut out = Vec::with_capacity(turns.len());
     for (turn, input) in turns.iter().enumerate() {
-        let outcome = step(flow, &state, &TurnInput::Text(input.clone()), &ctx)
+        let understanding = run
+            .nlu
+            .understand(input, &time, run.flow.country_code(), None);
+        let ctx = StepContext::new(now, run.prompts, vars)
+            .in_zone(tz)
+            .understood(&understanding);
+        let outcome = step(run.flow, &state, &TurnInput::Text(input.clone()), &ctx)
             .map_err(|source| SimulateError { turn, source })?;
         state = outcome.state;
         out.push(SimulatedTurn {
@@ -70,6 +97,7 @@ pub fn simulate(
             state: state.state.clone(),
             status: state.status,
             slots: state.slots.clone(),
+            understanding,
         });
     }
     Ok(out)
@@ -96,7 +124,13 @@ mod tests {
             .unwrap();
         let vars = json!({"business": {"name": "Acme"}});
         let turns = vec!["hey".to_string(), "Ada".to_string()];
-        let out = simulate(&flow, &prompts, &vars, Utc::now(), &turns).unwrap();
+        let nlu = NluModel::default();
+        let run = Runnable {
+            flow: &flow,
+            prompts: &prompts,
+            nlu: &nlu,
+        };
+        let out = simulate(run, &vars, Utc::now(), &turns).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].replies[0].text, "Hello Acme");
         assert_eq!(out[0].state, "name");
@@ -113,7 +147,13 @@ mod tests {
         )
         .unwrap();
         let prompts = Prompts::new().with_flow_texts(&flow).unwrap();
-        let err = simulate(&flow, &prompts, &json!({}), Utc::now(), &["x".into()]).unwrap_err();
+        let nlu = NluModel::default();
+        let run = Runnable {
+            flow: &flow,
+            prompts: &prompts,
+            nlu: &nlu,
+        };
+        let err = simulate(run, &json!({}), Utc::now(), &["x".into()]).unwrap_err();
         assert_eq!(err.turn, 0);
     }
 }

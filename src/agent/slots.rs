@@ -9,11 +9,13 @@
 //! - Every `SlotError` message is written for the customer; it is shown
 //!   verbatim through the retry template's `error` variable.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::dates;
+use crate::nlu::datetime::{resolve, TimeContext};
+use crate::nlu::entities::time_value_json;
 
 /// Longest accepted free-text answer, in characters.
 pub const MAX_TEXT_CHARS: usize = 500;
@@ -33,6 +35,17 @@ pub enum SlotType {
     Phone,
     /// A calendar date, absolute or relative, stored as `YYYY-MM-DD`.
     Date,
+    /// Any date/time expression ("next Thursday afternoon", "tomorrow at 3", "next week"),
+    /// stored as a time value object (`kind`, its fields, and `canonical`) in the business's
+    /// time zone; see docs/understanding.md.
+    When,
+}
+
+impl SlotType {
+    /// Whether any non-empty text is a valid answer.
+    pub fn is_free_text(self) -> bool {
+        self == SlotType::Text
+    }
 }
 
 /// Why an answer was rejected; `Display` is the customer-facing explanation.
@@ -85,6 +98,9 @@ pub enum SlotError {
     /// Text that is not a recognised date.
     #[error("I couldn't read that date. Try something like 2026-12-03, \"tomorrow\" or \"next Tuesday\".")]
     DateUnrecognised,
+    /// Text that holds no recognisable day or time.
+    #[error("I couldn't work out when you mean. Try something like \"tomorrow at 3pm\" or \"next Tuesday morning\".")]
+    WhenUnrecognised,
     /// A day that does not exist, e.g. 31 April.
     #[error("That date doesn't exist. Please check the day and month.")]
     DateInvalid,
@@ -103,6 +119,10 @@ pub enum SlotError {
 pub struct SlotRules<'a> {
     /// The customer's "today", for relative dates.
     pub today: NaiveDate,
+    /// The business's local date and time now.
+    pub now: NaiveDateTime,
+    /// The business's time zone.
+    pub tz: chrono_tz::Tz,
     /// Calling code for national phone numbers, digits only (e.g. "1", "44").
     pub country_code: &'a str,
 }
@@ -118,8 +138,47 @@ pub fn normalize_slot(
         SlotType::Number => normalize_number(input),
         SlotType::Email => normalize_email(input).map(Value::String),
         SlotType::Phone => normalize_phone(input, rules.country_code).map(Value::String),
-        SlotType::Date => dates::parse_date(input, rules.today)
-            .map(|d| Value::String(d.format("%Y-%m-%d").to_string())),
+        SlotType::Date => {
+            parse_day(input, rules).map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
+        }
+        SlotType::When => parse_when(input, rules),
+    }
+}
+
+fn time_context(rules: &SlotRules<'_>) -> TimeContext {
+    TimeContext {
+        now: rules.now,
+        tz: rules.tz,
+    }
+}
+
+/// A day: the first day of any time expression, else the strict date reader (which explains
+/// ambiguous numeric dates).
+fn parse_day(input: &str, rules: &SlotRules<'_>) -> Result<NaiveDate, SlotError> {
+    match dates::parse_date(input, rules.today) {
+        Ok(day) => Ok(day),
+        Err(SlotError::DateUnrecognised) => resolve(input, &time_context(rules))
+            .and_then(|v| v.first_date())
+            .ok_or(SlotError::DateUnrecognised),
+        Err(other) => Err(other),
+    }
+}
+
+/// Any time expression, as its value object plus `canonical`.
+fn parse_when(input: &str, rules: &SlotRules<'_>) -> Result<Value, SlotError> {
+    if input.trim().is_empty() {
+        return Err(SlotError::Empty);
+    }
+    match resolve(input, &time_context(rules)) {
+        Some(value) => Ok(time_value_json(&value)),
+        // The strict date reader explains what is wrong (e.g. an ambiguous 3/12/2026).
+        None => match dates::parse_date(input, rules.today) {
+            Err(SlotError::DateUnrecognised) => Err(SlotError::WhenUnrecognised),
+            Err(other) => Err(other),
+            Ok(day) => Ok(time_value_json(&crate::nlu::datetime::TimeValue::Date {
+                date: day,
+            })),
+        },
     }
 }
 

@@ -17,32 +17,70 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
+use super::flow::{Engine, State};
+use super::llm_reader::read;
+use super::llm_usage::{record, within_quota, UsageRecord};
 use super::machine::{initial_state, step, FlowState, FlowStatus, StepContext, TurnInput};
+use super::matching::match_option;
 use super::registry::{CompiledFlow, FlowRegistry};
+use super::slots::{normalize_slot, SlotRules};
 use super::turn_writes::{events_of, write_results, TurnResult};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
 use crate::db::set_tenant;
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
 use crate::inbox::MessageView;
 use crate::jobs::{ClaimedJob, JobError, TxJobHandler};
+use crate::llm::{cost_micros, LlmClient, PriceTable, Usage};
+use crate::nlu::datetime::TimeContext;
+use crate::nlu::Understanding;
 
 /// Runs agent turns.
 pub struct AgentTurns {
-    vars: Mutex<HashMap<TenantId, (Instant, Value)>>,
+    tenants: Mutex<HashMap<TenantId, (Instant, Arc<TenantInfo>)>>,
     bus: Arc<dyn Bus>,
     flows: Arc<FlowRegistry>,
     default_flow: String,
+    llm: Option<LlmAgent>,
+}
+
+/// The LLM the agent reads messages with, and how it is paid for.
+#[derive(Debug, Clone)]
+pub struct LlmAgent {
+    /// The client (retries, timeouts and circuit breaker included).
+    pub client: LlmClient,
+    /// Prices for the cost column.
+    pub prices: PriceTable,
+    /// Default AI-handled requests per tenant per month (0 = unlimited).
+    pub monthly_quota: u32,
+}
+
+/// What a turn needs to know about its tenant; cached for [`VARS_TTL`].
+#[derive(Debug)]
+struct TenantInfo {
+    /// Template variables (`business`).
+    vars: Value,
+    /// `settings.llm.enabled` (default true).
+    llm_enabled: bool,
+    /// `settings.llm.monthly_quota`, overriding the server default.
+    llm_quota: Option<u32>,
 }
 
 impl AgentTurns {
     /// A handler over the given registry.
     pub fn new(bus: Arc<dyn Bus>, flows: Arc<FlowRegistry>, default_flow: String) -> Self {
         Self {
-            vars: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(HashMap::new()),
             bus,
             flows,
             default_flow,
+            llm: None,
         }
+    }
+
+    /// The same handler reading free text with an LLM (falling back to the embedded engine).
+    pub fn with_llm(mut self, llm: LlmAgent) -> Self {
+        self.llm = Some(llm);
+        self
     }
 }
 
@@ -101,29 +139,38 @@ impl TxJobHandler for AgentTurns {
 impl AgentTurns {
     /// Template variables describing the business; cached briefly (a rename shows within
     /// [`VARS_TTL`]) so a batch does not pay a query for them.
-    async fn business_vars(
+    async fn tenant_info(
         &self,
         conn: &mut PgConnection,
         tenant: TenantId,
-    ) -> Result<Value, sqlx::Error> {
-        if let Some(vars) = self.vars.lock().ok().and_then(|cache| {
+    ) -> Result<Arc<TenantInfo>, sqlx::Error> {
+        if let Some(info) = self.tenants.lock().ok().and_then(|cache| {
             cache
                 .get(&tenant)
                 .filter(|(at, _)| at.elapsed() < VARS_TTL)
                 .map(|(_, v)| v.clone())
         }) {
-            return Ok(vars);
+            return Ok(info);
         }
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT name, timezone FROM tenants WHERE id = sb_tenant()")
-                .fetch_optional(conn)
-                .await?;
-        let (name, timezone) = row.unwrap_or_default();
-        let vars = json!({ "business": { "name": name, "timezone": timezone } });
-        if let Ok(mut cache) = self.vars.lock() {
-            cache.insert(tenant, (Instant::now(), vars.clone()));
+        let row: Option<(String, String, Option<Value>)> = sqlx::query_as(
+            "SELECT name, timezone, settings->'llm' FROM tenants WHERE id = sb_tenant()",
+        )
+        .fetch_optional(conn)
+        .await?;
+        let (name, timezone, llm) = row.unwrap_or_default();
+        let llm = llm.unwrap_or(Value::Null);
+        let info = Arc::new(TenantInfo {
+            vars: json!({ "business": { "name": name, "timezone": timezone } }),
+            llm_enabled: llm.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+            llm_quota: llm
+                .get("monthly_quota")
+                .and_then(Value::as_u64)
+                .map(|q| u32::try_from(q).unwrap_or(u32::MAX)),
+        });
+        if let Ok(mut cache) = self.tenants.lock() {
+            cache.insert(tenant, (Instant::now(), info.clone()));
         }
-        Ok(vars)
+        Ok(info)
     }
 
     async fn run_tenant(
@@ -148,7 +195,7 @@ impl AgentTurns {
             .values()
             .filter_map(|c| Some((c.message_id?, c.message_body.clone()?)))
             .collect();
-        let vars = self.business_vars(conn, tenant).await?;
+        let info = self.tenant_info(conn, tenant).await?;
         let now = Utc::now();
         let mut done: Vec<i64> = Vec::new();
         let mut results: Vec<TurnResult> = Vec::new();
@@ -158,7 +205,7 @@ impl AgentTurns {
                 done.push(job_id);
                 continue;
             };
-            match self.turn(conn, tenant, conv, text, &vars, now).await {
+            match self.turn(conn, tenant, conv, text, &info, now).await {
                 Ok(Some(result)) => {
                     tracing::debug!(
                         %tenant, conversation = %conv_id, job = job_id, state = %result.state.state,
@@ -189,9 +236,10 @@ impl AgentTurns {
         tenant: TenantId,
         conv: &ConversationRow,
         text: &str,
-        vars: &Value,
+        info: &TenantInfo,
         now: DateTime<Utc>,
     ) -> Result<Option<TurnResult>, JobError> {
+        let vars = &info.vars;
         if conv.owner_kind != "bot" || conv.status == "closed" {
             return Ok(None);
         }
@@ -201,11 +249,31 @@ impl AgentTurns {
                 .map_err(|e| JobError::Permanent(format!("stored flow state unreadable: {e}")))?,
             _ => initial_state(&flow.flow),
         };
-        let ctx = StepContext {
-            now,
-            prompts: &flow.prompts,
-            vars,
+        let tz = business_zone(vars);
+        let time = TimeContext::from_utc(now, tz);
+        let embedded = understand(&flow, text, &time);
+        let understanding = match self.llm.as_ref() {
+            Some(llm) if info.llm_enabled && wants_llm(&flow, &state, text, &time) => {
+                let quota = info.llm_quota.unwrap_or(llm.monthly_quota);
+                let reading = LlmTurn {
+                    conversation: conv.id,
+                    llm,
+                    quota,
+                    flow: &flow,
+                    state: &state,
+                    vars,
+                    text,
+                    time: &time,
+                };
+                self.llm_reading(conn, tenant, reading, embedded)
+                    .await
+                    .map_err(|e| JobError::Retryable(e.to_string()))?
+            }
+            _ => embedded,
         };
+        let ctx = StepContext::new(now, &flow.prompts, vars)
+            .in_zone(tz)
+            .understood(&understanding);
         let outcome = step(&flow.flow, &state, &TurnInput::Text(text.to_owned()), &ctx)
             .map_err(|e| JobError::Permanent(format!("flow {} failed: {e}", flow.key)))?;
         let (status, owner_kind) = match outcome.state.status {
@@ -224,7 +292,11 @@ impl AgentTurns {
                 author_kind: "bot".into(),
                 author_agent_id: None,
                 body: reply.text.clone(),
-                content: json!({ "options": reply.options, "state": outcome.state.state }),
+                content: json!({
+                    "options": reply.options,
+                    "state": outcome.state.state,
+                    "understanding": &understanding,
+                }),
                 delivery_status: "sent".into(),
                 created_at: now,
             })
@@ -259,6 +331,116 @@ impl AgentTurns {
             super::registry::RegistryError::Database(db) => JobError::Retryable(db.to_string()),
             other => JobError::Permanent(other.to_string()),
         })
+    }
+}
+
+/// The business's time zone from its variables (UTC when unset or unknown).
+fn business_zone(vars: &Value) -> chrono_tz::Tz {
+    vars.pointer("/business/timezone")
+        .and_then(Value::as_str)
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
+}
+
+/// What the embedded engine reads in `text` (the first message only starts a conversation,
+/// but its intent and entities still route and prefill).
+fn understand(flow: &CompiledFlow, text: &str, time: &TimeContext) -> Understanding {
+    flow.nlu
+        .understand(text, time, flow.flow.country_code(), None)
+}
+
+/// Whether reading `text` needs more than the embedded engine: the flow reads with an LLM and
+/// the text is not simply a valid answer (a button press, an option, a well-formed email at an
+/// email question), which the state machine takes as it is.
+fn wants_llm(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeContext) -> bool {
+    if flow.flow.understanding.engine == Engine::Nlu || flow.flow.understanding.intents.is_empty() {
+        return false;
+    }
+    if !state.started || state.status != FlowStatus::Active {
+        return true;
+    }
+    match flow.flow.state(&state.state) {
+        Some(State::Choice(c)) => match_option(text, &c.options).is_none(),
+        Some(State::Ask(a)) if !a.slot_type.is_free_text() => {
+            let rules = SlotRules {
+                today: time.today(),
+                now: time.now,
+                tz: time.tz,
+                country_code: a.calling_code(),
+            };
+            normalize_slot(a.slot_type, text, &rules).is_err()
+        }
+        _ => true,
+    }
+}
+
+/// One message to read with the LLM.
+struct LlmTurn<'a> {
+    conversation: ConversationId,
+    llm: &'a LlmAgent,
+    quota: u32,
+    flow: &'a CompiledFlow,
+    state: &'a FlowState,
+    vars: &'a Value,
+    text: &'a str,
+    time: &'a TimeContext,
+}
+
+impl AgentTurns {
+    /// The LLM's validated reading of `text`, or the embedded one when the quota is used up or
+    /// the LLM fails; every call (and every skipped one) is recorded in `llm_usage`.
+    async fn llm_reading(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        turn: LlmTurn<'_>,
+        embedded: Understanding,
+    ) -> Result<Understanding, sqlx::Error> {
+        let LlmTurn {
+            conversation,
+            llm,
+            quota,
+            flow,
+            state,
+            vars,
+            text,
+            time,
+        } = turn;
+        let model = llm.client.model().to_string();
+        let mut rec = UsageRecord {
+            conversation: Some(conversation),
+            purpose: "understand",
+            model: &model,
+            outcome: "ok",
+            usage: Usage::default(),
+            cost_micros: 0,
+            error: None,
+        };
+        if !within_quota(conn, quota, Utc::now()).await? {
+            rec.outcome = "quota_exceeded";
+            metrics::counter!("llm_requests_total", "outcome" => "quota_exceeded").increment(1);
+            tracing::warn!(%tenant, %conversation, quota, "monthly AI quota used up; embedded understanding answers");
+            record(conn, tenant, &rec).await?;
+            return Ok(embedded);
+        }
+        let question = state.state.replace('_', " ");
+        let reading = read(&llm.client, flow, vars, &question, text, &embedded, time).await;
+        let out = match reading {
+            Ok(reading) => {
+                rec.usage = reading.usage;
+                rec.cost_micros = cost_micros(&reading.model, &reading.usage, &llm.prices);
+                reading.understanding
+            }
+            Err(error) => {
+                tracing::warn!(%tenant, %conversation, %error, "LLM reading failed; embedded understanding answers");
+                rec.outcome = "failed";
+                rec.error = Some(error.to_string());
+                embedded
+            }
+        };
+        metrics::counter!("llm_requests_total", "outcome" => rec.outcome).increment(1);
+        record(conn, tenant, &rec).await?;
+        Ok(out)
     }
 }
 

@@ -13,10 +13,14 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::Serialize;
 
-use super::flow::{AskState, ChoiceState, Flow, State};
+use super::expr;
+use super::flow::{AskState, ChoiceState, Flow, RouteState, SetState, State};
 use super::matching::normalize;
 use super::prompts::check_syntax;
 use super::slots::SlotType;
+
+/// Entity kinds a `route` rule may require.
+pub const ENTITY_KINDS: [&str; 4] = ["when", "email", "phone", "number"];
 
 /// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,6 +63,8 @@ pub fn check(flow: &Flow, templates: &dyn Fn(&str) -> bool) -> Vec<FlowProblem> 
         problems: Vec::new(),
     };
     c.check_header();
+    c.check_understanding();
+    c.check_digressions();
     for (i, (name, state)) in flow.states.iter().enumerate() {
         c.check_name(i, name);
         c.check_state(name, state);
@@ -134,7 +140,129 @@ impl Checker<'_> {
         match state {
             State::Choice(c) => self.check_choice(&base, c),
             State::Ask(a) => self.check_ask(&base, a),
+            State::Route(r) => self.check_route(&base, r),
+            State::Set(s) => self.check_set(&base, s),
             State::Message(_) | State::Handoff(_) | State::End(_) => {}
+        }
+    }
+
+    fn check_understanding(&mut self) {
+        let u = &self.flow.understanding;
+        for (name, examples) in &u.intents {
+            let path = format!("understanding.intents.{name}");
+            if !is_identifier(name) {
+                let msg = format!("intent name \"{name}\" must use only a-z, 0-9 and _");
+                self.error(path.clone(), msg);
+            }
+            if examples.iter().any(|e| e.trim().is_empty()) {
+                self.error(path.clone(), "examples must not be empty".into());
+            }
+            if examples.len() < 3 {
+                let msg = format!(
+                    "only {} example(s); give at least 3 (5-10 understand far better)",
+                    examples.len()
+                );
+                self.warn(path, msg);
+            }
+        }
+        if let Some(t) = u.threshold {
+            if !(0.0..=1.0).contains(&t) {
+                let msg = format!("threshold {t} must be between 0 and 1");
+                self.error("understanding.threshold".into(), msg);
+            }
+        }
+    }
+
+    fn check_intent(&mut self, path: String, intent: &str) {
+        if !self.flow.understanding.has_intent(intent) {
+            let msg = format!("unknown intent \"{intent}\" (not in understanding.intents)");
+            self.error(path, msg);
+        }
+    }
+
+    fn check_expression(&mut self, path: String, source: &str) {
+        if let Err(e) = expr::check(source) {
+            self.error(path, format!("invalid expression: {}", e.detail));
+        }
+    }
+
+    fn check_digressions(&mut self) {
+        for (i, d) in self.flow.digressions.iter().enumerate() {
+            let path = format!("digressions[{i}]");
+            self.check_intent(format!("{path}.intent"), &d.intent);
+            match (&d.say, &d.text, &d.to) {
+                (Some(_), Some(_), _) => {
+                    let msg = "set either `say` (template name) or `text` (inline), not both";
+                    self.error(path.clone(), msg.into());
+                }
+                (None, None, None) => {
+                    let msg = "a digression needs `say`, `text` or `to`";
+                    self.error(path.clone(), msg.into());
+                }
+                _ => {}
+            }
+            if let Some(name) = &d.say {
+                self.check_template(&format!("{path}.say"), name);
+            }
+            if let Some(source) = &d.text {
+                if let Err((line, detail)) = check_syntax(source) {
+                    let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
+                    self.error(
+                        format!("{path}.text"),
+                        format!("template syntax error{at}: {detail}"),
+                    );
+                }
+            }
+            if let Some(target) = &d.to {
+                self.check_target(&format!("{path}.to"), target);
+            }
+        }
+    }
+
+    fn check_route(&mut self, base: &str, r: &RouteState) {
+        for (i, rule) in r.routes.iter().enumerate() {
+            let path = format!("{base}.routes[{i}]");
+            if let Some(intent) = &rule.intent {
+                self.check_intent(format!("{path}.intent"), intent);
+            }
+            if let Some(c) = rule.min_confidence {
+                if !(0.0..=1.0).contains(&c) {
+                    let msg = format!("min_confidence {c} must be between 0 and 1");
+                    self.error(format!("{path}.min_confidence"), msg);
+                }
+            }
+            if let Some(kind) = &rule.entity {
+                if !ENTITY_KINDS.contains(&kind.as_str()) {
+                    let msg = format!(
+                        "unknown entity \"{kind}\" (one of {})",
+                        ENTITY_KINDS.join(", ")
+                    );
+                    self.error(format!("{path}.entity"), msg);
+                }
+            }
+            if let Some(source) = &rule.when {
+                self.check_expression(format!("{path}.when"), source);
+            }
+            let unconditional =
+                rule.intent.is_none() && rule.entity.is_none() && rule.when.is_none();
+            if unconditional && i + 1 < r.routes.len() {
+                let msg = "has no condition, so the rules after it never run".to_string();
+                self.warn(path, msg);
+            }
+        }
+    }
+
+    fn check_set(&mut self, base: &str, s: &SetState) {
+        if s.values.is_empty() {
+            self.error(format!("{base}.values"), "nothing to set".into());
+        }
+        for (slot, source) in &s.values {
+            let path = format!("{base}.values.{slot}");
+            if !is_identifier(slot) {
+                let msg = format!("slot name \"{slot}\" must use only a-z, 0-9 and _");
+                self.error(path.clone(), msg);
+            }
+            self.check_expression(path, source);
         }
     }
 
@@ -217,6 +345,9 @@ impl Checker<'_> {
                 self.error(format!("{path}.id"), msg);
             }
             ids.push(&opt.id);
+            if let Some(intent) = &opt.intent {
+                self.check_intent(format!("{path}.intent"), intent);
+            }
             let label = normalize(&opt.label);
             if label.is_empty() {
                 self.error(
@@ -280,9 +411,12 @@ impl Checker<'_> {
         }
     }
 
+    /// The state an auto-transitioning state moves on to (a route's `default`).
     fn message_next(&self, index: usize) -> Option<usize> {
         match self.flow.states.get(index) {
             Some((_, State::Message(m))) => self.flow.position(&m.next),
+            Some((_, State::Set(s))) => self.flow.position(&s.next),
+            Some((_, State::Route(r))) => self.flow.position(&r.default),
             _ => None,
         }
     }

@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 use switchboard::agent::{
     initial_state, parse_flow, step, Flow, FlowState, Prompts, StepContext, StepOutcome, TurnInput,
 };
+use switchboard::nlu::datetime::TimeContext;
+use switchboard::nlu::{NluModel, Understanding};
 
 pub fn root() -> &'static str {
     env!("CARGO_MANIFEST_DIR")
@@ -31,12 +33,18 @@ pub fn vars() -> Value {
     json!({"business": {"name": "Smile Dental"}})
 }
 
-/// A conversation over one flow with fixed prompts, vars and clock.
+/// A conversation over one flow with fixed prompts, vars and clock, reading each message with
+/// the flow's trained embedded understanding (as the gateway does).
 pub struct Chat {
     pub flow: Flow,
     pub prompts: Prompts,
     pub vars: Value,
     pub state: FlowState,
+    pub nlu: NluModel,
+    pub now: DateTime<Utc>,
+    pub tz: chrono_tz::Tz,
+    /// The understanding of the last message sent.
+    pub understood: Understanding,
 }
 
 impl Chat {
@@ -46,11 +54,17 @@ impl Chat {
 
     pub fn new(flow: Flow, prompts: Prompts) -> Self {
         let state = initial_state(&flow);
+        let nlu =
+            NluModel::train(&flow.understanding.intents, flow.understanding.threshold).unwrap();
         Chat {
             flow,
             prompts,
             vars: vars(),
             state,
+            nlu,
+            now: now(),
+            tz: chrono_tz::UTC,
+            understood: Understanding::default(),
         }
     }
 
@@ -61,12 +75,17 @@ impl Chat {
         out
     }
 
-    pub fn try_send(&self, text: &str) -> Result<StepOutcome, switchboard::agent::StepError> {
-        let ctx = StepContext {
-            now: now(),
-            prompts: &self.prompts,
-            vars: &self.vars,
-        };
+    pub fn understand(&self, text: &str) -> Understanding {
+        let time = TimeContext::from_utc(self.now, self.tz);
+        self.nlu
+            .understand(text, &time, self.flow.country_code(), None)
+    }
+
+    pub fn try_send(&mut self, text: &str) -> Result<StepOutcome, switchboard::agent::StepError> {
+        self.understood = self.understand(text);
+        let ctx = StepContext::new(self.now, &self.prompts, &self.vars)
+            .in_zone(self.tz)
+            .understood(&self.understood);
         step(&self.flow, &self.state, &TurnInput::Text(text.into()), &ctx)
     }
 

@@ -70,7 +70,7 @@ states:
   a: { kind: message, text: "a", next: b }
   b: { kind: message, text: "b", next: a }
 "#;
-    let chat = Chat::new(parse_flow(yaml).unwrap(), Prompts::new());
+    let mut chat = Chat::new(parse_flow(yaml).unwrap(), Prompts::new());
     let err = chat.try_send("hi").unwrap_err();
     assert!(matches!(err, StepError::Runaway { limit: 64, .. }), "{err}");
 }

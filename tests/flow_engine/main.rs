@@ -9,4 +9,5 @@ mod matching;
 mod prompts;
 mod repair;
 mod slots;
+mod understanding;
 mod validation;

@@ -10,6 +10,7 @@ fn opt(id: &str, label: &str, synonyms: &[&str]) -> ChoiceOption {
         label: label.into(),
         next: "x".into(),
         synonyms: synonyms.iter().map(|s| s.to_string()).collect(),
+        intent: None,
     }
 }
 

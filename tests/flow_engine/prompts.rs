@@ -27,7 +27,7 @@ fn demo_prompts_load_by_file_stem() {
     ] {
         assert!(prompts.has(name), "{name}");
     }
-    assert_eq!(prompts.names().len(), 13);
+    assert_eq!(prompts.names().len(), 21);
     let text = prompts.render("greeting", common::vars()).unwrap();
     assert!(
         text.starts_with("Hello and welcome to Smile Dental!"),

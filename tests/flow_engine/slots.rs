@@ -207,6 +207,8 @@ fn dates_rejected() {
 fn normalize_slot_dispatches_by_type() {
     let rules = SlotRules {
         today: today(),
+        now: today().and_hms_opt(10, 0, 0).unwrap(),
+        tz: chrono_tz::UTC,
         country_code: "1",
     };
     let cases = [
