@@ -190,6 +190,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::inbox::api::router())
         .merge(crate::jobs::api::router())
         .merge(crate::agent::flows_api::router())
+        .merge(crate::routing::router())
         .merge(crate::channels::webchat::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(body_limit))

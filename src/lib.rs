@@ -16,6 +16,7 @@
 //! - [`inbox`]: contacts, conversations, messages, group-committed ingest.
 //! - [`jobs`]: the durable PostgreSQL job queue and its workers.
 //! - [`agent`]: flows (model, validation, pure step), prompts, and the turn executor.
+//! - [`routing`]: teams, agent availability, routing decisions and queues.
 //! - [`bus`]: event fan-out across nodes (Redis) or within one (in-process).
 //! - [`demo`]: the seeded demo business.
 //! - [`cli`]: the command line.
@@ -35,5 +36,6 @@ pub mod http;
 pub mod ids;
 pub mod inbox;
 pub mod jobs;
+pub mod routing;
 pub mod telemetry;
 pub mod tenants;

@@ -11,5 +11,6 @@ mod health;
 mod isolation;
 mod jobs_queue;
 mod multi_node;
+mod routing;
 mod tenants_api;
 mod webchat;
