@@ -192,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::agent::flows_api::router())
         .merge(crate::routing::router())
         .merge(crate::channels::webchat::router())
+        .merge(crate::channels::form::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(record_request))

@@ -12,7 +12,8 @@
 //! - [`http`]: the JSON error type, extractors, health/metrics, OpenAPI, pagination.
 //! - [`auth`]: API keys, agent passwords.
 //! - [`tenants`]: businesses, secrets at rest.
-//! - [`channels`]: channel records, public key routing, the web-chat widget and socket.
+//! - [`channels`]: channel records, public key routing, the web-chat widget and socket, public
+//!   forms.
 //! - [`inbox`]: contacts, conversations, messages, group-committed ingest.
 //! - [`jobs`]: the durable PostgreSQL job queue and its workers.
 //! - [`agent`]: flows (model, validation, pure step), prompts, and the turn executor.

@@ -26,6 +26,7 @@ use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
         routing::teams_api::create_team, routing::teams_api::list_teams, routing::teams_api::get_team,
         routing::teams_api::update_team, routing::teams_api::delete_team, routing::teams_api::team_queue,
         routing::api::list_agents, routing::api::update_agent, routing::api::routing_history,
+        channels::form::submit_form,
     ),
     components(schemas(
         tenants::db::Tenant, tenants::api::CreateTenant, tenants::api::CreatedTenant,
@@ -39,6 +40,7 @@ use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
         routing::teams_api::CreateTeam, routing::teams_api::UpdateTeam, routing::teams_api::MemberInput,
         routing::api::UpdateAgent, routing::db::QueueEntry, routing::RoutingDecision,
         routing::DecisionTarget, routing::Strategy, routing::Priority, routing::TeamId,
+        channels::form::FormFields, channels::form::FormAccepted,
     )),
     modifiers(&ApiKeyAuth),
 )]
