@@ -12,10 +12,12 @@
 //! - [`http`]: the JSON error type, extractors, health/metrics, OpenAPI, pagination.
 //! - [`auth`]: API keys, agent passwords.
 //! - [`tenants`]: businesses, secrets at rest.
-//! - [`channels`]: channel records, public key routing, the web-chat widget and socket.
+//! - [`channels`]: channel records, public key routing, the web-chat widget and socket, public
+//!   forms.
 //! - [`inbox`]: contacts, conversations, messages, group-committed ingest.
 //! - [`jobs`]: the durable PostgreSQL job queue and its workers.
 //! - [`agent`]: flows (model, validation, pure step), prompts, and the turn executor.
+//! - [`routing`]: teams, agent availability, routing decisions and queues.
 //! - [`bus`]: event fan-out across nodes (Redis) or within one (in-process).
 //! - [`demo`]: the seeded demo business.
 //! - [`cli`]: the command line.
@@ -37,5 +39,6 @@ pub mod inbox;
 pub mod jobs;
 pub mod llm;
 pub mod nlu;
+pub mod routing;
 pub mod telemetry;
 pub mod tenants;

@@ -25,11 +25,12 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
-    /// webchat | whatsapp_cloud | twilio | telegram | email
+    /// webchat | whatsapp_cloud | twilio | telegram | email | form
     pub kind: ChannelKind,
     /// Display name.
     pub name: String,
-    /// Kind-specific settings; `flow` names the flow the bot runs.
+    /// Kind-specific settings; `flow` names the flow the bot runs; a `form` channel may list
+    /// `redirect_origins` its posts may redirect to.
     #[schema(value_type = Object)]
     pub settings: Option<Value>,
     /// Provider credentials; stored encrypted, never returned.

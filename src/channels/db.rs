@@ -14,7 +14,7 @@ use crate::ids::{ChannelId, TenantId};
 pub struct Channel {
     /// Id.
     pub id: ChannelId,
-    /// webchat | whatsapp_cloud | twilio | telegram | email
+    /// webchat | whatsapp_cloud | twilio | telegram | email | form
     pub kind: String,
     /// Display name.
     pub name: String,

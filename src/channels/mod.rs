@@ -1,12 +1,13 @@
 //! Channels: the adapters between providers and the inbox, and the per-tenant channel records.
 //!
-//! Every channel has a `public_key` that routes unauthenticated traffic (the widget, provider
-//! webhooks) to its tenant. Resolving it is one of the few system-pool lookups; results are cached
-//! briefly in [`ChannelDirectory`].
+//! Every channel has a `public_key` that routes unauthenticated traffic (the widget, public
+//! forms, provider webhooks) to its tenant. Resolving it is one of the few system-pool lookups;
+//! results are cached briefly in [`ChannelDirectory`].
 
 pub mod api;
 pub mod db;
 pub mod directory;
+pub mod form;
 pub mod webchat;
 
 pub use directory::{ChannelDirectory, ChannelRoute};
@@ -27,6 +28,8 @@ pub enum ChannelKind {
     Telegram,
     /// Inbound email.
     Email,
+    /// A public "contact us" form posting to the gateway.
+    Form,
 }
 
 impl ChannelKind {
@@ -38,6 +41,7 @@ impl ChannelKind {
             Self::Twilio => "twilio",
             Self::Telegram => "telegram",
             Self::Email => "email",
+            Self::Form => "form",
         }
     }
 
@@ -49,6 +53,7 @@ impl ChannelKind {
             Self::Twilio,
             Self::Telegram,
             Self::Email,
+            Self::Form,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)
@@ -62,6 +67,7 @@ impl ChannelKind {
             Self::Twilio => "tw_",
             Self::Telegram => "tg_",
             Self::Email => "em_",
+            Self::Form => "fm_",
         }
     }
 }
@@ -72,7 +78,14 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for kind in ["webchat", "whatsapp_cloud", "twilio", "telegram", "email"] {
+        for kind in [
+            "webchat",
+            "whatsapp_cloud",
+            "twilio",
+            "telegram",
+            "email",
+            "form",
+        ] {
             assert_eq!(ChannelKind::parse(kind).map(|k| k.as_str()), Some(kind));
         }
         assert_eq!(ChannelKind::parse("fax"), None);

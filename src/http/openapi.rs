@@ -8,7 +8,7 @@ use utoipa::{
 };
 
 use crate::agent::{flows_api, flows_db, simulate};
-use crate::{channels, http::pagination::Page, inbox, jobs, tenants};
+use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -23,6 +23,10 @@ use crate::{channels, http::pagination::Page, inbox, jobs, tenants};
         flows_api::create_flow, flows_api::list_flows, flows_api::update_flow, flows_api::delete_flow,
         flows_api::list_versions, flows_api::get_version, flows_api::publish_version,
         flows_api::validate_flow, flows_api::rollback_flow, flows_api::simulate_flow,
+        routing::teams_api::create_team, routing::teams_api::list_teams, routing::teams_api::get_team,
+        routing::teams_api::update_team, routing::teams_api::delete_team, routing::teams_api::team_queue,
+        routing::api::list_agents, routing::api::update_agent, routing::api::routing_history,
+        channels::form::submit_form,
     ),
     components(schemas(
         tenants::db::Tenant, tenants::api::CreateTenant, tenants::api::CreatedTenant,
@@ -32,6 +36,11 @@ use crate::{channels, http::pagination::Page, inbox, jobs, tenants};
         flows_db::FlowVersion, flows_db::VersionRow, flows_db::VersionSummary, flows_db::FlowSummary,
         flows_api::FlowSource, flows_api::ValidateRequest, flows_api::RollbackRequest,
         flows_api::SimulateRequest, flows_api::Validation, flows_api::Simulation, simulate::SimulatedTurn,
+        routing::teams_db::Team, routing::teams_db::TeamMember, routing::teams_db::AgentView,
+        routing::teams_api::CreateTeam, routing::teams_api::UpdateTeam, routing::teams_api::MemberInput,
+        routing::api::UpdateAgent, routing::db::QueueEntry, routing::RoutingDecision,
+        routing::DecisionTarget, routing::Strategy, routing::Priority, routing::TeamId,
+        channels::form::FormFields, channels::form::FormAccepted,
     )),
     modifiers(&ApiKeyAuth),
 )]

@@ -77,11 +77,14 @@ pub struct ConversationView {
     pub last_message_at: DateTime<Utc>,
     /// Opened at.
     pub created_at: DateTime<Utc>,
+    /// The latest routing decision (target, team, agent, confidence, reason), if any.
+    #[schema(value_type = Option<crate::routing::RoutingDecision>)]
+    pub routing: Option<Value>,
 }
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.channel_id, c.contact_id, ct.display_name AS contact_name, \
     c.status, c.owner_kind, c.owner_agent_id, c.flow_key, c.flow_version, c.flow_state, c.last_seq, \
-    c.last_message_at, c.created_at";
+    c.last_message_at, c.created_at, c.routing";
 
 /// Conversations, most recent activity first, keyset-paginated by (last_message_at, id).
 pub async fn list_conversations(

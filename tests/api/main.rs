@@ -11,5 +11,7 @@ mod health;
 mod isolation;
 mod jobs_queue;
 mod multi_node;
+mod public_form;
+mod routing;
 mod tenants_api;
 mod webchat;
