@@ -31,7 +31,39 @@ pub struct DemoSeed {
     pub agent_password: String,
 }
 
-/// Create (or reuse) the demo tenant and its web-chat channel.
+/// The demo flow's handoff team: the demo agent, available, on the front desk.
+async fn seed_front_desk(
+    conn: &mut sqlx::PgConnection,
+    tenant: crate::ids::TenantId,
+    agent: crate::ids::AgentId,
+) -> anyhow::Result<()> {
+    use crate::routing::{teams_db, Strategy};
+    if teams_db::id_of(conn, DEMO_TEAM).await?.is_some() {
+        return Ok(());
+    }
+    let team = teams_db::insert(
+        conn,
+        tenant,
+        DEMO_TEAM,
+        "Front desk",
+        Strategy::LeastLoaded,
+        5,
+    )
+    .await?;
+    let member = teams_db::NewMember {
+        agent_id: agent,
+        skills: vec!["emergencies".into()],
+        max_concurrent: None,
+    };
+    teams_db::replace_members(conn, tenant, team, &[member]).await?;
+    teams_db::set_available(conn, agent, true).await?;
+    Ok(())
+}
+
+/// Key of the demo's handoff team.
+pub const DEMO_TEAM: &str = "front_desk";
+
+/// Create (or reuse) the demo tenant, its web-chat channel and its front-desk team.
 pub async fn seed(db: &Db) -> anyhow::Result<DemoSeed> {
     let tenant = match tenants_db::by_slug(&db.system, DEMO_SLUG).await? {
         Some(t) => t,
@@ -66,7 +98,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<DemoSeed> {
         .take(16)
         .map(char::from)
         .collect();
-    agents::upsert(
+    let agent = agents::upsert(
         &mut tx,
         tenant.id,
         DEMO_AGENT_EMAIL,
@@ -75,6 +107,7 @@ pub async fn seed(db: &Db) -> anyhow::Result<DemoSeed> {
         "admin",
     )
     .await?;
+    seed_front_desk(&mut tx, tenant.id, agent).await?;
     tx.commit().await?;
     Ok(DemoSeed {
         tenant_id: tenant.id,

@@ -398,6 +398,21 @@ pub struct HandoffState {
     /// Reason reported to the gateway; defaults to the state name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Team (key) the conversation is routed to; the tenant's triage queue when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// How the team's agent is chosen (the team's own strategy when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<crate::routing::Strategy>,
+    /// Skills the agent must have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<String>,
+    /// Queue priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<crate::routing::Priority>,
+    /// Understanding confidence under which the conversation goes to triage instead of `team`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_confidence: Option<f32>,
 }
 
 /// `kind: end`.

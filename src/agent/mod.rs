@@ -43,6 +43,7 @@ pub mod simulate;
 pub mod slots;
 mod turn_writes;
 pub mod turns;
+pub mod usage_api;
 pub mod validate;
 
 pub use flow::{

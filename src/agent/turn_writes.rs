@@ -9,6 +9,7 @@ use super::machine::FlowState;
 use crate::bus::{Event, EventKind};
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
 use crate::inbox::MessageView;
+use crate::routing::{route_conversation, RouteRequest, RouteTarget, RoutingError};
 
 /// What one turn decided.
 pub(super) struct TurnResult {
@@ -21,6 +22,46 @@ pub(super) struct TurnResult {
     pub(super) owner_kind: &'static str,
     pub(super) replies: Vec<MessageView>,
     pub(super) channel_id: ChannelId,
+    /// Where to route the conversation, when this turn handed it over.
+    pub(super) route: Option<RouteRequest>,
+}
+
+/// Routes every handed-over conversation of the batch (after `write_results`, which bumps the
+/// versions routing checks) in team-key order, so concurrent batches lock teams in one order.
+/// Gives the decisions' events; a refused request is logged and leaves the conversation waiting
+/// unassigned, as before routing existed.
+pub(super) async fn route_results(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    results: &[TurnResult],
+) -> Result<Vec<Event>, sqlx::Error> {
+    let mut routed: Vec<(&RouteRequest, ConversationId)> = results
+        .iter()
+        .filter_map(|r| r.route.as_ref().map(|req| (req, r.conversation)))
+        .collect();
+    routed.sort_by(|a, b| team_key(a.0).cmp(team_key(b.0)).then(a.1.cmp(&b.1)));
+    let mut events = Vec::new();
+    for (req, conversation) in routed {
+        match route_conversation(conn, tenant, conversation, req).await {
+            Ok(decision) => {
+                tracing::info!(%tenant, %conversation, target = ?decision.target, team = ?decision.team, reason = %decision.reason, "routed");
+                events.push(decision.event(tenant));
+            }
+            Err(RoutingError::Database(e)) => return Err(e),
+            Err(error) => {
+                tracing::warn!(%tenant, %conversation, %error, "routing refused; the conversation waits unassigned");
+            }
+        }
+    }
+    Ok(events)
+}
+
+fn team_key(req: &RouteRequest) -> &str {
+    match &req.target {
+        RouteTarget::Team(key) => key,
+        RouteTarget::Triage => "triage",
+        RouteTarget::Bot => "",
+    }
 }
 
 pub(super) async fn write_results(
@@ -121,7 +162,7 @@ pub(super) fn events_of(tenant: TenantId, results: Vec<TurnResult>) -> Vec<Event
                 kind: EventKind::MessageCreated { message },
             });
         }
-        if result.status == "handoff" {
+        if result.status == "handoff" && result.route.is_none() {
             events.push(Event {
                 tenant_id: tenant,
                 conversation_id: result.conversation,

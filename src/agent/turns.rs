@@ -24,7 +24,7 @@ use super::machine::{initial_state, step, FlowState, FlowStatus, StepContext, Tu
 use super::matching::match_option;
 use super::registry::{CompiledFlow, FlowRegistry};
 use super::slots::{normalize_slot, SlotRules};
-use super::turn_writes::{events_of, write_results, TurnResult};
+use super::turn_writes::{events_of, route_results, write_results, TurnResult};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
 use crate::db::set_tenant;
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
@@ -33,6 +33,7 @@ use crate::jobs::{ClaimedJob, JobError, TxJobHandler};
 use crate::llm::{cost_micros, LlmClient, PriceTable, Usage};
 use crate::nlu::datetime::TimeContext;
 use crate::nlu::Understanding;
+use crate::routing::{RouteRequest, RouteTarget};
 
 /// Runs agent turns.
 pub struct AgentTurns {
@@ -225,9 +226,12 @@ impl AgentTurns {
             }
         }
         write_results(conn, tenant, &results).await?;
+        let routed = route_results(conn, tenant, &results).await?;
         crate::jobs::in_tx::delete(conn, &done).await?;
         metrics::counter!("agent_turns_total").increment(done.len() as u64);
-        Ok((failures, events_of(tenant, results)))
+        let mut events = events_of(tenant, results);
+        events.extend(routed);
+        Ok((failures, events))
     }
 
     async fn turn(
@@ -301,6 +305,10 @@ impl AgentTurns {
                 created_at: now,
             })
             .collect();
+        let route = outcome
+            .handoff
+            .as_deref()
+            .map(|reason| route_request(&flow.flow, &outcome.state, reason, &understanding));
         Ok(Some(TurnResult {
             conversation: conv.id,
             old_version: conv.version,
@@ -309,6 +317,7 @@ impl AgentTurns {
             flow_version: flow.version,
             status,
             owner_kind,
+            route,
             replies,
             channel_id: conv.channel_id,
         }))
@@ -332,6 +341,34 @@ impl AgentTurns {
             other => JobError::Permanent(other.to_string()),
         })
     }
+}
+
+/// Where a handed-over conversation should go: the handoff state's team and rules (triage when
+/// it names none, or when the flow gave up or the customer asked for a person), labelled with
+/// what was understood of the message.
+fn route_request(
+    flow: &super::flow::Flow,
+    state: &FlowState,
+    reason: &str,
+    understanding: &Understanding,
+) -> RouteRequest {
+    let mut req = RouteRequest::new(RouteTarget::Triage, reason);
+    if let Some(State::Handoff(h)) = flow.state(&state.state) {
+        if let Some(team) = &h.team {
+            req.target = RouteTarget::Team(team.clone());
+        }
+        req.strategy = h.strategy;
+        req.skills = h.skills.clone();
+        req.priority = h.priority;
+        req.min_confidence = h.min_confidence;
+    }
+    if let Some(intent) = &understanding.intent {
+        req.category = Some(intent.name.clone());
+        req.confidence = Some(intent.confidence);
+    } else if req.min_confidence.is_some() {
+        req.confidence = Some(0.0);
+    }
+    req
 }
 
 /// The business's time zone from its variables (UTC when unset or unknown).
@@ -369,6 +406,13 @@ fn wants_llm(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeCont
                 country_code: a.calling_code(),
             };
             normalize_slot(a.slot_type, text, &rules).is_err()
+        }
+        // Any text answers a free-text question; only one that reads like a question or a
+        // longer message may be a digression worth the LLM.
+        Some(State::Ask(a)) => {
+            a.digressions
+                && !flow.flow.digressions.is_empty()
+                && (text.contains('?') || text.split_whitespace().count() > 6)
         }
         _ => true,
     }

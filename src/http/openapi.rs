@@ -27,6 +27,7 @@ use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
         routing::teams_api::update_team, routing::teams_api::delete_team, routing::teams_api::team_queue,
         routing::api::list_agents, routing::api::update_agent, routing::api::routing_history,
         channels::form::submit_form,
+        crate::agent::usage_api::llm_usage, crate::agent::usage_api::put_llm_settings,
     ),
     components(schemas(
         tenants::db::Tenant, tenants::api::CreateTenant, tenants::api::CreatedTenant,
@@ -36,6 +37,8 @@ use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
         flows_db::FlowVersion, flows_db::VersionRow, flows_db::VersionSummary, flows_db::FlowSummary,
         flows_api::FlowSource, flows_api::ValidateRequest, flows_api::RollbackRequest,
         flows_api::SimulateRequest, flows_api::Validation, flows_api::Simulation, simulate::SimulatedTurn,
+        crate::agent::usage_api::UsageReport, crate::agent::usage_api::LlmSettingsBody,
+        crate::agent::llm_usage::MonthTotals,
         routing::teams_db::Team, routing::teams_db::TeamMember, routing::teams_db::AgentView,
         routing::teams_api::CreateTeam, routing::teams_api::UpdateTeam, routing::teams_api::MemberInput,
         routing::api::UpdateAgent, routing::db::QueueEntry, routing::RoutingDecision,

@@ -14,4 +14,5 @@ mod multi_node;
 mod public_form;
 mod routing;
 mod tenants_api;
+mod understanding;
 mod webchat;

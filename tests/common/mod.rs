@@ -2,6 +2,8 @@
 //! created, seeded with the demo business, plus a real WebSocket client for the widget protocol.
 #![allow(dead_code)]
 
+pub mod fake_openai;
+
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};

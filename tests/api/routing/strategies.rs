@@ -241,7 +241,7 @@ async fn low_confidence_and_unknown_teams_go_to_triage(pool: PgPool) {
         .collect();
     assert_eq!(
         keys,
-        ["billing", "triage"],
+        ["billing", "front_desk", "triage"],
         "triage created on first use, once"
     );
 }
