@@ -80,10 +80,9 @@ impl App {
             Some(url) => Arc::new(RedisBus::connect(url, hub.clone(), stop.clone()).await?),
             None => Arc::new(InProcessBus::new(hub.clone())),
         };
-        let flows = Arc::new(FlowRegistry::load(
-            &settings.agent.flows_dir,
-            &settings.agent.prompts_dir,
-        )?);
+        let flows = FlowRegistry::load(&settings.agent.flows_dir, &settings.agent.prompts_dir)?;
+        let (flows, embeddings) = embeddings(flows, &settings.nlu)?;
+        let flows = Arc::new(flows);
         let wake_jobs = Arc::new(Notify::new());
         let (ingest, ingest_task) = Ingestor::start(
             db.clone(),
@@ -100,6 +99,12 @@ impl App {
         if let Some(llm) = llm_agent(&settings.llm)? {
             agent = agent.with_llm(llm);
         }
+        #[cfg(feature = "embeddings")]
+        if let Some(service) = embeddings {
+            agent = agent.with_embeddings(service);
+        }
+        #[cfg(not(feature = "embeddings"))]
+        let () = embeddings;
         let turns: Arc<dyn TxJobHandler> = Arc::new(agent);
         let handlers = Handlers {
             leased: Vec::new(),
@@ -271,4 +276,38 @@ fn llm_agent(
         prices: PriceTable::default(),
         monthly_quota: cfg.monthly_quota,
     }))
+}
+
+/// Loads the sentence-embedding model when one is configured, and trains every flow on it.
+#[cfg(feature = "embeddings")]
+fn embeddings(
+    flows: FlowRegistry,
+    cfg: &crate::config::NluSettings,
+) -> anyhow::Result<(FlowRegistry, Option<crate::nlu::embed::EmbeddingService>)> {
+    use crate::nlu::embed::{Embedder, EmbeddingService, ServiceOptions};
+    if cfg.embeddings_dir.trim().is_empty() {
+        return Ok((flows, None));
+    }
+    let embedder = Arc::new(
+        Embedder::load(std::path::Path::new(&cfg.embeddings_dir))
+            .map_err(|e| anyhow::anyhow!("nlu.embeddings_dir {}: {e}", cfg.embeddings_dir))?,
+    );
+    let flows = flows.with_embeddings(embedder.clone())?;
+    tracing::info!(dir = %cfg.embeddings_dir, "sentence embeddings loaded; intents use the fused model");
+    Ok((
+        flows,
+        Some(EmbeddingService::new(embedder, ServiceOptions::default())),
+    ))
+}
+
+/// Without the `embeddings` feature a configured model directory is reported and ignored.
+#[cfg(not(feature = "embeddings"))]
+fn embeddings(
+    flows: FlowRegistry,
+    cfg: &crate::config::NluSettings,
+) -> anyhow::Result<(FlowRegistry, ())> {
+    if !cfg.embeddings_dir.trim().is_empty() {
+        tracing::warn!(dir = %cfg.embeddings_dir, "nlu.embeddings_dir is set but this build has no `embeddings` feature; the n-gram model runs alone");
+    }
+    Ok((flows, ()))
 }

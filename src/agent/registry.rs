@@ -63,6 +63,8 @@ pub struct FlowRegistry {
     base_prompts: Prompts,
     builtin: HashMap<String, Arc<CompiledFlow>>,
     cache: RwLock<HashMap<(TenantId, String, i32), Arc<CompiledFlow>>>,
+    #[cfg(feature = "embeddings")]
+    embedder: Option<Arc<crate::nlu::embed::Embedder>>,
 }
 
 impl std::fmt::Debug for FlowRegistry {
@@ -104,7 +106,33 @@ impl FlowRegistry {
             base_prompts,
             builtin,
             cache: RwLock::new(HashMap::new()),
+            #[cfg(feature = "embeddings")]
+            embedder: None,
         })
+    }
+
+    /// The same registry training every flow's intents on sentence embeddings too (built-ins
+    /// are retrained now, tenants' flows as they are loaded).
+    #[cfg(feature = "embeddings")]
+    pub fn with_embeddings(
+        mut self,
+        embedder: Arc<crate::nlu::embed::Embedder>,
+    ) -> Result<Self, RegistryError> {
+        let mut builtin = HashMap::new();
+        for (key, compiled) in std::mem::take(&mut self.builtin) {
+            let nlu = embed_intents(&compiled, &embedder)?;
+            let compiled = CompiledFlow {
+                flow: compiled.flow.clone(),
+                prompts: compiled.prompts.clone(),
+                key: compiled.key.clone(),
+                version: compiled.version,
+                nlu,
+            };
+            builtin.insert(key, Arc::new(compiled));
+        }
+        self.builtin = builtin;
+        self.embedder = Some(embedder);
+        Ok(self)
     }
 
     /// Names of the built-in flows.
@@ -179,12 +207,37 @@ impl FlowRegistry {
                 .fetch_optional(&mut *conn)
                 .await?;
         let source = source.ok_or_else(|| RegistryError::Unknown(format!("{key} v{version}")))?;
-        let compiled = Arc::new(self.compile(&source, version)?);
+        let compiled = self.compile(&source, version)?;
+        #[cfg(feature = "embeddings")]
+        let compiled = match &self.embedder {
+            Some(embedder) => CompiledFlow {
+                nlu: embed_intents(&compiled, embedder)?,
+                ..compiled
+            },
+            None => compiled,
+        };
+        let compiled = Arc::new(compiled);
         if let Ok(mut cache) = self.cache.write() {
             cache.insert(cache_key, compiled.clone());
         }
         Ok(compiled)
     }
+}
+
+/// A compiled flow's understanding with an embedding classifier trained on its examples.
+#[cfg(feature = "embeddings")]
+fn embed_intents(
+    compiled: &CompiledFlow,
+    embedder: &crate::nlu::embed::Embedder,
+) -> Result<NluModel, RegistryError> {
+    compiled
+        .nlu
+        .clone()
+        .with_embeddings(&compiled.flow.understanding.intents, embedder)
+        .map_err(|e| RegistryError::Invalid {
+            key: compiled.key.clone(),
+            message: e.to_string(),
+        })
 }
 
 fn compile(base: &Prompts, source: &str, version: i32) -> Result<CompiledFlow, RegistryError> {

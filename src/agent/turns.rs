@@ -42,6 +42,8 @@ pub struct AgentTurns {
     flows: Arc<FlowRegistry>,
     default_flow: String,
     llm: Option<LlmAgent>,
+    #[cfg(feature = "embeddings")]
+    embeddings: Option<crate::nlu::embed::EmbeddingService>,
 }
 
 /// The LLM the agent reads messages with, and how it is paid for.
@@ -75,7 +77,63 @@ impl AgentTurns {
             flows,
             default_flow,
             llm: None,
+            #[cfg(feature = "embeddings")]
+            embeddings: None,
         }
+    }
+
+    /// The same handler fusing sentence embeddings into intent classification where free text
+    /// must be classified.
+    #[cfg(feature = "embeddings")]
+    pub fn with_embeddings(mut self, service: crate::nlu::embed::EmbeddingService) -> Self {
+        self.embeddings = Some(service);
+        self
+    }
+
+    /// The embedded engine's reading of `text`, fused with sentence embeddings when the flow
+    /// has them and the text needs classifying (an embedding failure falls back to n-grams).
+    async fn understand(
+        &self,
+        flow: &CompiledFlow,
+        state: &FlowState,
+        text: &str,
+        time: &TimeContext,
+    ) -> Understanding {
+        let fused = self.embedding_probabilities(flow, state, text, time).await;
+        flow.nlu
+            .understand(text, time, flow.flow.country_code(), fused.as_deref())
+    }
+
+    #[cfg(feature = "embeddings")]
+    async fn embedding_probabilities(
+        &self,
+        flow: &CompiledFlow,
+        state: &FlowState,
+        text: &str,
+        time: &TimeContext,
+    ) -> Option<Vec<f32>> {
+        let service = self.embeddings.as_ref()?;
+        if !flow.nlu.uses_embeddings() || !needs_reading(flow, state, text, time) {
+            return None;
+        }
+        match service.embed(text).await {
+            Ok(vector) => flow.nlu.embedding_probabilities(&vector),
+            Err(error) => {
+                tracing::warn!(%error, "embedding failed; the n-gram model answers alone");
+                None
+            }
+        }
+    }
+
+    #[cfg(not(feature = "embeddings"))]
+    async fn embedding_probabilities(
+        &self,
+        _flow: &CompiledFlow,
+        _state: &FlowState,
+        _text: &str,
+        _time: &TimeContext,
+    ) -> Option<Vec<f32>> {
+        None
     }
 
     /// The same handler reading free text with an LLM (falling back to the embedded engine).
@@ -255,7 +313,7 @@ impl AgentTurns {
         };
         let tz = business_zone(vars);
         let time = TimeContext::from_utc(now, tz);
-        let embedded = understand(&flow, text, &time);
+        let embedded = self.understand(&flow, &state, text, &time).await;
         let understanding = match self.llm.as_ref() {
             Some(llm) if info.llm_enabled && wants_llm(&flow, &state, text, &time) => {
                 let quota = info.llm_quota.unwrap_or(llm.monthly_quota);
@@ -381,16 +439,16 @@ fn business_zone(vars: &Value) -> chrono_tz::Tz {
 
 /// What the embedded engine reads in `text` (the first message only starts a conversation,
 /// but its intent and entities still route and prefill).
-fn understand(flow: &CompiledFlow, text: &str, time: &TimeContext) -> Understanding {
-    flow.nlu
-        .understand(text, time, flow.flow.country_code(), None)
+/// Whether reading `text` is worth the LLM: the flow reads with one and the text needs reading.
+fn wants_llm(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeContext) -> bool {
+    flow.flow.understanding.engine != Engine::Nlu && needs_reading(flow, state, text, time)
 }
 
-/// Whether reading `text` needs more than the embedded engine: the flow reads with an LLM and
-/// the text is not simply a valid answer (a button press, an option, a well-formed email at an
+/// Whether `text` must be classified beyond the cheap n-gram model: the flow has intents and the
+/// text is not simply a valid answer (a button press, an option, a well-formed email at an
 /// email question), which the state machine takes as it is.
-fn wants_llm(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeContext) -> bool {
-    if flow.flow.understanding.engine == Engine::Nlu || flow.flow.understanding.intents.is_empty() {
+fn needs_reading(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeContext) -> bool {
+    if flow.flow.understanding.intents.is_empty() {
         return false;
     }
     if !state.started || state.status != FlowStatus::Active {

@@ -478,6 +478,15 @@ fn embedding_reports(
     ))
 }
 
+/// A fusion constant, overridable from the environment when tuning with `nlu eval`.
+#[cfg(feature = "embeddings")]
+fn tuning(var: &str, default: f32) -> f32 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Scores the embedding classifier alone and fused with the n-gram model.
 #[cfg(feature = "embeddings")]
 fn embedding_reports(
@@ -486,8 +495,7 @@ fn embedding_reports(
     dir: &Path,
 ) -> Result<Vec<IntentReport>, EvalError> {
     use super::embed::{Embedder, EmbeddingClassifier};
-    use super::engine::EMBEDDING_WEIGHT;
-    use super::intent::fuse;
+    use super::engine::{fused_classification, EMBEDDING_WEIGHT, FUSED_ACCEPT};
 
     let embedder = Embedder::load(dir).map_err(|e| EvalError::Train(e.to_string()))?;
     let embed_all = |texts: Vec<&str>| -> Result<Vec<Vec<f32>>, EvalError> {
@@ -531,8 +539,14 @@ fn embedding_reports(
         Classification::from_probabilities(&intents, &probs_of(t), threshold)
     });
     let fused = score_intents(set, "fused", intents.len(), train_millis, &mut |t| {
-        let p = fuse(&ngram.probabilities(t), &probs_of(t), EMBEDDING_WEIGHT);
-        Classification::from_probabilities(&intents, &p, threshold)
+        fused_classification(
+            &intents,
+            &ngram.probabilities(t),
+            &probs_of(t),
+            threshold,
+            tuning("SWITCHBOARD_FUSION_WEIGHT", EMBEDDING_WEIGHT),
+            tuning("SWITCHBOARD_FUSION_ACCEPT", FUSED_ACCEPT),
+        )
     });
     Ok(vec![alone, fused])
 }
