@@ -24,6 +24,7 @@
 
 pub mod dates;
 mod digress;
+pub mod dry_run;
 pub mod expr;
 pub mod flow;
 pub mod flows_api;

@@ -4,6 +4,7 @@
 //! Invariants: the YAML is parsed once; every problem is reported (errors and warnings, with
 //! their paths); a flow with an error-severity problem is never compiled.
 
+use super::dry_run::dry_run;
 use super::flow::{parse_flow, Flow};
 use super::prompts::Prompts;
 use super::validate::{check, FlowProblem, Severity};
@@ -35,7 +36,14 @@ pub struct Prepared {
 pub fn check_source(source: &str, base: &Prompts) -> Checked {
     match parse_flow(source) {
         Ok(flow) => {
-            let problems = check(&flow, &|name| base.has(name));
+            let mut problems = check(&flow, &|name| base.has(name));
+            if !has_errors(&problems) {
+                // Every prompt rendered once with the slots certain to be filled when it is sent.
+                match base.clone().with_flow_texts(&flow) {
+                    Ok(prompts) => problems.extend(dry_run(&flow, &prompts)),
+                    Err(e) => problems.push(root_error(e.to_string())),
+                }
+            }
             Checked {
                 flow: Some(flow),
                 problems,

@@ -30,7 +30,7 @@ states:
     next: done
   done:
     kind: end
-    text: "Goodbye {{ slots.name }}"
+    text: "Goodbye{% if slots.name is defined %} {{ slots.name }}{% endif %}"
 "#;
 
 /// Two bad `next` targets (and an unreachable state, a warning).
@@ -333,4 +333,28 @@ fn flow_simulate_prints_each_turn_and_fails_on_an_invalid_flow() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("states.greet.next"));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[sqlx::test]
+async fn a_prompt_that_would_fail_for_a_customer_is_refused_at_publish(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    // "Leave" reaches `done` without a name: the template would fail for that customer.
+    let risky = CUSTOM.replace(
+        "Goodbye{% if slots.name is defined %} {{ slots.name }}{% endif %}",
+        "Goodbye {{ slots.name }}",
+    );
+    let (status, body) = post(&app, "/api/v1/flows", json!({ "source": risky })).await;
+    assert_eq!(status, 201, "{body}");
+    let problems = body["problems"].as_array().cloned().unwrap_or_default();
+    assert!(
+        problems.iter().any(|p| p["path"] == "states.done.text"
+            && p["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("renders with an error")),
+        "{body}"
+    );
+    let version = body["version"].as_i64().unwrap_or(1);
+    let (status, body) = post(&app, &format!("{V}/versions/{version}/publish"), json!({})).await;
+    assert_eq!(status, 422, "{body}");
 }
