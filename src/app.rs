@@ -201,6 +201,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::agent::flows_api::router())
         .merge(crate::routing::router())
         .merge(crate::agent::usage_api::router())
+        .merge(crate::agent::prompt_overrides::router())
         .merge(crate::channels::webchat::router())
         .merge(crate::channels::form::router())
         .fallback(|| async { ApiError::NotFound("route") })

@@ -35,6 +35,7 @@ pub mod llm_usage;
 pub mod machine;
 pub mod matching;
 pub mod preflight;
+pub mod prompt_overrides;
 pub mod prompts;
 pub mod registry;
 pub mod repair;

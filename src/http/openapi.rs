@@ -28,6 +28,8 @@ use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
         routing::api::list_agents, routing::api::update_agent, routing::api::routing_history,
         channels::form::submit_form,
         crate::agent::usage_api::llm_usage, crate::agent::usage_api::put_llm_settings,
+        crate::agent::prompt_overrides::list_prompts, crate::agent::prompt_overrides::put_prompt,
+        crate::agent::prompt_overrides::delete_prompt,
     ),
     components(schemas(
         tenants::db::Tenant, tenants::api::CreateTenant, tenants::api::CreatedTenant,
@@ -39,6 +41,8 @@ use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
         flows_api::SimulateRequest, flows_api::Validation, flows_api::Simulation, simulate::SimulatedTurn,
         crate::agent::usage_api::UsageReport, crate::agent::usage_api::LlmSettingsBody,
         crate::agent::llm_usage::MonthTotals,
+        crate::agent::prompt_overrides::PromptOverride, crate::agent::prompt_overrides::PromptList,
+        crate::agent::prompt_overrides::PutPrompt,
         routing::teams_db::Team, routing::teams_db::TeamMember, routing::teams_db::AgentView,
         routing::teams_api::CreateTeam, routing::teams_api::UpdateTeam, routing::teams_api::MemberInput,
         routing::api::UpdateAgent, routing::db::QueueEntry, routing::RoutingDecision,

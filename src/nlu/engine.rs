@@ -11,7 +11,7 @@ use super::intent::{fuse, Classification, IntentModel, TrainError, TrainOptions}
 use super::understanding::{Intent, Ranked, Source, Understanding};
 
 /// Weight of the embedding classifier's probabilities when fused with the n-gram model's.
-pub const EMBEDDING_WEIGHT: f32 = 0.75;
+pub const EMBEDDING_WEIGHT: f32 = 0.9;
 /// Fused probability at which a message counts as in scope even when the n-gram model (whose
 /// background class makes its out-of-scope cut the calibrated one) rejects it.
 pub const FUSED_ACCEPT: f32 = 0.4;

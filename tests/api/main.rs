@@ -11,6 +11,7 @@ mod health;
 mod isolation;
 mod jobs_queue;
 mod multi_node;
+mod prompts_api;
 mod public_form;
 mod routing;
 mod tenants_api;
