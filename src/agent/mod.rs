@@ -29,6 +29,7 @@
 pub mod dates;
 mod digress;
 pub mod effect;
+pub mod effects;
 pub mod expr;
 pub mod flow;
 pub mod flow_kinds;
@@ -38,6 +39,7 @@ mod http_state;
 pub mod humanize;
 pub mod llm_reader;
 mod llm_state;
+pub mod llm_tools;
 pub mod llm_usage;
 pub mod machine;
 pub mod matching;
@@ -51,11 +53,14 @@ pub mod simulate;
 pub mod slots;
 pub mod step_io;
 pub mod subflow;
+pub mod timeouts;
+mod turn_effects;
 mod turn_writes;
 pub mod turns;
 pub mod validate;
 mod validate_kinds;
 mod wait_state;
+pub mod webhook;
 
 pub use effect::{
     Effect, HttpRequest, HttpResult, LlmAction, LlmReply, LlmRequest, LlmResult, WaitTimer,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
+use super::effect::WaitTimer;
 use super::machine::FlowState;
 use crate::bus::{Event, EventKind};
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
@@ -21,6 +22,8 @@ pub(super) struct TurnResult {
     pub(super) owner_kind: &'static str,
     pub(super) replies: Vec<MessageView>,
     pub(super) channel_id: ChannelId,
+    /// The timer of the `wait` state the turn stopped at.
+    pub(super) timer: Option<WaitTimer>,
 }
 
 pub(super) async fn write_results(
@@ -69,7 +72,8 @@ pub(super) async fn write_results(
             "conversation version changed under lock".into(),
         ));
     }
-    insert_replies(conn, tenant, results).await
+    insert_replies(conn, tenant, results).await?;
+    super::timeouts::schedule(conn, tenant, results).await
 }
 
 async fn insert_replies(

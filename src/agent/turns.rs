@@ -20,10 +20,11 @@ use sqlx::PgConnection;
 use super::flow::{Engine, State};
 use super::llm_reader::read;
 use super::llm_usage::{record, within_quota, UsageRecord};
-use super::machine::{initial_state, step, FlowState, FlowStatus, StepContext, TurnInput};
+use super::machine::{initial_state, FlowState, FlowStatus, StepContext, TurnInput};
 use super::matching::match_option;
 use super::registry::{CompiledFlow, FlowRegistry};
 use super::slots::{normalize_slot, SlotRules};
+pub use super::turn_effects::Effects;
 use super::turn_writes::{events_of, write_results, TurnResult};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
 use crate::db::set_tenant;
@@ -37,10 +38,11 @@ use crate::nlu::Understanding;
 /// Runs agent turns.
 pub struct AgentTurns {
     tenants: Mutex<HashMap<TenantId, (Instant, Arc<TenantInfo>)>>,
-    bus: Arc<dyn Bus>,
-    flows: Arc<FlowRegistry>,
+    pub(super) bus: Arc<dyn Bus>,
+    pub(super) flows: Arc<FlowRegistry>,
     default_flow: String,
-    llm: Option<LlmAgent>,
+    pub(super) llm: Option<LlmAgent>,
+    pub(super) effects: Option<Effects>,
 }
 
 /// The LLM the agent reads messages with, and how it is paid for.
@@ -56,13 +58,13 @@ pub struct LlmAgent {
 
 /// What a turn needs to know about its tenant; cached for [`VARS_TTL`].
 #[derive(Debug)]
-struct TenantInfo {
+pub(super) struct TenantInfo {
     /// Template variables (`business`).
-    vars: Value,
+    pub(super) vars: Value,
     /// `settings.llm.enabled` (default true).
-    llm_enabled: bool,
+    pub(super) llm_enabled: bool,
     /// `settings.llm.monthly_quota`, overriding the server default.
-    llm_quota: Option<u32>,
+    pub(super) llm_quota: Option<u32>,
 }
 
 impl AgentTurns {
@@ -74,12 +76,19 @@ impl AgentTurns {
             flows,
             default_flow,
             llm: None,
+            effects: None,
         }
     }
 
     /// The same handler reading free text with an LLM (falling back to the embedded engine).
     pub fn with_llm(mut self, llm: LlmAgent) -> Self {
         self.llm = Some(llm);
+        self
+    }
+
+    /// The same handler calling flows' webhooks (without it, every `http` state fails).
+    pub fn with_effects(mut self, effects: Effects) -> Self {
+        self.effects = Some(effects);
         self
     }
 }
@@ -139,7 +148,7 @@ impl TxJobHandler for AgentTurns {
 impl AgentTurns {
     /// Template variables describing the business; cached briefly (a rename shows within
     /// [`VARS_TTL`]) so a batch does not pay a query for them.
-    async fn tenant_info(
+    pub(super) async fn tenant_info(
         &self,
         conn: &mut PgConnection,
         tenant: TenantId,
@@ -249,17 +258,20 @@ impl AgentTurns {
                 .map_err(|e| JobError::Permanent(format!("stored flow state unreadable: {e}")))?,
             _ => initial_state(&flow.flow),
         };
+        let callees = self.callees(conn, tenant, &flow, &state).await?;
+        // Inside a subflow, the called flow's intents and questions are the ones that count.
+        let active = callees.active(&flow, &state);
         let tz = business_zone(vars);
         let time = TimeContext::from_utc(now, tz);
-        let embedded = understand(&flow, text, &time);
+        let embedded = understand(active, text, &time);
         let understanding = match self.llm.as_ref() {
-            Some(llm) if info.llm_enabled && wants_llm(&flow, &state, text, &time) => {
+            Some(llm) if info.llm_enabled && wants_llm(active, &state, text, &time) => {
                 let quota = info.llm_quota.unwrap_or(llm.monthly_quota);
                 let reading = LlmTurn {
                     conversation: conv.id,
                     llm,
                     quota,
-                    flow: &flow,
+                    flow: active,
                     state: &state,
                     vars,
                     text,
@@ -273,9 +285,13 @@ impl AgentTurns {
         };
         let ctx = StepContext::new(now, &flow.prompts, vars)
             .in_zone(tz)
-            .understood(&understanding);
-        let outcome = step(&flow.flow, &state, &TurnInput::Text(text.to_owned()), &ctx)
-            .map_err(|e| JobError::Permanent(format!("flow {} failed: {e}", flow.key)))?;
+            .understood(&understanding)
+            .calling(&callees);
+        let input = TurnInput::Text(text.to_owned());
+        let outcome = self
+            .performer(conn, tenant, conv.id, info)
+            .run(&flow.flow, &state, &input, &ctx)
+            .await?;
         let (status, owner_kind) = match outcome.state.status {
             FlowStatus::Handoff => ("handoff", "none"),
             _ => ("open", "bot"),
@@ -311,6 +327,7 @@ impl AgentTurns {
             owner_kind,
             replies,
             channel_id: conv.channel_id,
+            timer: outcome.timer,
         }))
     }
 
@@ -335,7 +352,7 @@ impl AgentTurns {
 }
 
 /// The business's time zone from its variables (UTC when unset or unknown).
-fn business_zone(vars: &Value) -> chrono_tz::Tz {
+pub(super) fn business_zone(vars: &Value) -> chrono_tz::Tz {
     vars.pointer("/business/timezone")
         .and_then(Value::as_str)
         .and_then(|name| name.parse().ok())

@@ -146,9 +146,9 @@ fn calls_are_checked_against_the_flows_they_reach() {
         "  a: {kind: subflow, flow: helper, next: end}\n",
     ))
     .unwrap();
-    let helper = parse_flow(&format!(
-        "id: helper\nname: H\nstart: x\nstates:\n  x: {{kind: subflow, flow: kinds, next: y}}\n  y: {{kind: end}}\n"
-    ))
+    let helper = parse_flow(
+        "id: helper\nname: H\nstart: x\nstates:\n  x: {kind: subflow, flow: kinds, next: y}\n  y: {kind: end}\n",
+    )
     .unwrap();
     let problems = check_calls(&main, &|key| (key == "helper").then(|| helper.clone()));
     assert_eq!(problems.len(), 1);
