@@ -3,6 +3,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/fake_openai.rs"]
+mod fake_openai;
 
 mod bad_input;
 mod cli;
@@ -13,5 +15,6 @@ mod jobs_queue;
 mod multi_node;
 mod public_form;
 mod routing;
+mod state_kinds;
 mod tenants_api;
 mod webchat;
