@@ -8,6 +8,9 @@
 //! - Unknown fields are rejected (`deny_unknown_fields`) so typos surface as
 //!   parse errors with a line and column instead of being silently ignored.
 //! - Parsing checks shape only; cross-references are checked by `validate`.
+//!
+//! The `http`, `wait`, `subflow` and `llm` kinds live in `flow_kinds`; every kind is described
+//! for flow authors in `docs/flows.md`.
 
 use std::fmt;
 

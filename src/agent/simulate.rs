@@ -217,6 +217,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn llm_states_take_their_fallback_and_offline_webhooks_fail() {
+        let flow = parse_flow(
+            "id: f\nname: F\nstart: hi\nstates:\n  hi: {kind: message, text: Hi, next: helper}\n  \
+             helper: {kind: llm, text: Help, fallback: hook}\n  \
+             hook: {kind: http, url: \"https://x.test/a\", next: ok, on_error: away}\n  \
+             ok: {kind: end, text: OK}\n  away: {kind: end, text: Away}\n",
+        )
+        .unwrap();
+        let prompts = Prompts::new().with_flow_texts(&flow).unwrap();
+        let nlu = NluModel::default();
+        let callees = Callees::new();
+        let run = Runnable {
+            flow: &flow,
+            prompts: &prompts,
+            nlu: &nlu,
+            callees: &callees,
+        };
+        let turns = vec!["hello".to_string(), "book me".to_string()];
+        let mut offline = SimPerformer::offline();
+        let out = simulate(run, &json!({}), Utc::now(), &turns, &mut offline)
+            .await
+            .unwrap();
+        assert_eq!(out[1].replies[0].text, "Away");
+        assert_eq!(
+            out[1].effects,
+            [
+                "llm at \"helper\" -> fallback (no LLM in simulations)",
+                "GET https://x.test/a -> failed: this simulation makes no webhook calls",
+            ]
+        );
+        assert!(out[0].effects.is_empty());
+    }
+
+    #[tokio::test]
     async fn a_failing_turn_is_named() {
         let flow = parse_flow(
             "id: f\nname: F\nstart: a\nstates:\n  a:\n    kind: end\n    text: \"{{ nope }}\"\n",

@@ -5,6 +5,10 @@
 //! message, then write new flow states (version-checked), the bot's replies, and delete the jobs,
 //! and commit once. Replies are published to the bus after the commit. A conversation owned by a
 //! human or waiting in the queue gets no bot reply: ownership is checked under the row lock.
+//! Each step is run to the end of its effects before the writes (webhook calls of `http` states
+//! and replies of `llm` states, see `turn_effects`; bounded by the states' timeouts, while the
+//! batch's row locks are held), and a `wait` state's timer is scheduled with the writes (see
+//! `timeouts`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -377,6 +381,8 @@ fn wants_llm(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeCont
         return true;
     }
     match flow.flow.state(&state.state) {
+        // Any reply is the answer at a wait; an llm state's own LLM reads the message.
+        Some(State::Wait(_) | State::Llm(_)) => false,
         Some(State::Choice(c)) => match_option(text, &c.options).is_none(),
         Some(State::Ask(a)) if !a.slot_type.is_free_text() => {
             let rules = SlotRules {
