@@ -156,7 +156,7 @@ impl WebhookClient {
 /// Sends the request and reads a bounded JSON reply.
 async fn exchange(builder: reqwest::RequestBuilder) -> Result<serde_json::Value, Failure> {
     let mut response = builder.send().await.map_err(|e| Failure {
-        reason: describe(&e),
+        reason: describe(e),
         retryable: true,
     })?;
     let status = response.status();
@@ -178,7 +178,7 @@ async fn exchange(builder: reqwest::RequestBuilder) -> Result<serde_json::Value,
     }
     let mut bytes: Vec<u8> = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| Failure {
-        reason: describe(&e),
+        reason: describe(e),
         retryable: true,
     })? {
         if bytes.len() + chunk.len() > MAX_REPLY_BYTES {
@@ -192,14 +192,16 @@ async fn exchange(builder: reqwest::RequestBuilder) -> Result<serde_json::Value,
     })
 }
 
-/// An error with its causes, e.g. "error sending request: … refused: 10.0.0.1 is not public".
-fn describe(error: &reqwest::Error) -> String {
+/// An error with its causes, e.g. "error sending request: … refused: 10.0.0.1 is not public";
+/// without the URL, whose query may carry customer data into logs and handoff reasons.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut text = if error.is_timeout() {
         "timed out".to_string()
     } else {
         error.to_string()
     };
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());
