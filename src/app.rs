@@ -21,6 +21,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
+use crate::agent::timeouts::FlowTimeouts;
+use crate::agent::turns::Effects;
+use crate::agent::webhook::WebhookClient;
 use crate::agent::{AgentTurns, FlowRegistry};
 use crate::bus::{Bus, Hub, InProcessBus, RedisBus};
 use crate::channels::ChannelDirectory;
@@ -91,11 +94,16 @@ impl App {
             settings.ingest.clone(),
             stop.clone(),
         );
+        let secrets = SecretBox::from_config(&settings.security.secrets_key)?;
         let mut agent = AgentTurns::new(
             bus.clone(),
             flows.clone(),
             settings.agent.default_flow.clone(),
-        );
+        )
+        .with_effects(Effects {
+            webhooks: WebhookClient::new(settings.agent.http_allow_private)?,
+            secrets: secrets.clone(),
+        });
         if let Some(llm) = llm_agent(&settings.llm)? {
             agent = agent.with_llm(llm);
         }
@@ -105,10 +113,12 @@ impl App {
         }
         #[cfg(not(feature = "embeddings"))]
         let () = embeddings;
-        let turns: Arc<dyn TxJobHandler> = Arc::new(agent);
+        let agent = Arc::new(agent);
+        let timeouts: Arc<dyn TxJobHandler> = Arc::new(FlowTimeouts::new(agent.clone()));
+        let turns: Arc<dyn TxJobHandler> = agent;
         let handlers = Handlers {
             leased: Vec::new(),
-            in_tx: vec![turns],
+            in_tx: vec![turns, timeouts],
             runtime_role: settings.database.runtime_role.clone(),
         };
         let mut tasks = WorkerPool::start(
@@ -128,7 +138,7 @@ impl App {
             TcpListener::bind((settings.server.host.as_str(), settings.server.port)).await?;
         let state = AppState {
             db,
-            secrets: SecretBox::from_config(&settings.security.secrets_key)?,
+            secrets,
             settings: Arc::new(settings),
             bus,
             hub,

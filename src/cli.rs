@@ -159,6 +159,14 @@ pub enum FlowCommand {
         /// Business name the templates see as `business.name`.
         #[arg(long, default_value = "Demo Business")]
         business: String,
+        /// Secret `http` states sign their webhook calls with (the tenant's `whsec_…`).
+        #[arg(
+            long,
+            env = "SWITCHBOARD_WEBHOOK_SECRET",
+            default_value = "",
+            hide_env_values = true
+        )]
+        webhook_secret: String,
     },
 }
 
@@ -230,13 +238,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mut turns,
             turns_file,
             business,
+            webhook_secret,
         }) => {
             if let Some(path) = turns_file {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
                 turns.extend(text.lines().map(str::to_owned));
             }
-            return flow_simulate(&settings, &file, &turns, &business);
+            let run = FlowRun {
+                file: &file,
+                turns: &turns,
+                business: &business,
+                webhook_secret,
+            };
+            return flow_simulate(&settings, run).await;
         }
         Command::Openapi | Command::Nlu(_) => {}
     }
@@ -364,7 +379,15 @@ fn flow_validate(settings: &Settings, file: &std::path::Path) -> anyhow::Result<
     let source = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let base = crate::agent::prompts::Prompts::from_dir(&settings.agent.prompts_dir)?;
-    let checked = preflight::check_source(&source, &base);
+    let mut checked = preflight::check_source(&source, &base);
+    if let Some(flow) = &checked.flow {
+        // Subflows resolve against the built-in flows (there is no tenant here).
+        let builtin = builtin_callees(settings)?;
+        let resolve = |key: &str| builtin.get(key).map(|c| c.flow.clone());
+        checked
+            .problems
+            .extend(crate::agent::subflow::check_calls(flow, &resolve));
+    }
     if checked.problems.is_empty() {
         println!("{}: ok", file.display());
     }
@@ -378,13 +401,29 @@ fn flow_validate(settings: &Settings, file: &std::path::Path) -> anyhow::Result<
     })
 }
 
-fn flow_simulate(
-    settings: &Settings,
-    file: &std::path::Path,
-    turns: &[String],
-    business: &str,
-) -> anyhow::Result<ExitCode> {
+/// The built-in flows, which subflows in a flow file may call.
+fn builtin_callees(settings: &Settings) -> anyhow::Result<crate::agent::Callees> {
+    let registry =
+        crate::agent::FlowRegistry::load(&settings.agent.flows_dir, &settings.agent.prompts_dir)?;
+    Ok(registry.builtin_callees())
+}
+
+/// What `flow simulate` runs.
+struct FlowRun<'a> {
+    file: &'a std::path::Path,
+    turns: &'a [String],
+    business: &'a str,
+    webhook_secret: String,
+}
+
+async fn flow_simulate(settings: &Settings, run: FlowRun<'_>) -> anyhow::Result<ExitCode> {
     use crate::agent::simulate;
+    let FlowRun {
+        file,
+        turns,
+        business,
+        webhook_secret,
+    } = run;
     let source = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let base = crate::agent::prompts::Prompts::from_dir(&settings.agent.prompts_dir)?;
@@ -402,12 +441,16 @@ fn flow_simulate(
     }
     let vars = serde_json::json!({"business": {"name": business, "timezone": "UTC"}});
     let now = chrono::Utc::now();
+    let callees = builtin_callees(settings)?;
     let runnable = simulate::Runnable {
         flow: &prepared.flow,
         prompts: &prepared.prompts,
         nlu: &prepared.nlu,
+        callees: &callees,
     };
-    let run = simulate::simulate(runnable, &vars, now, turns);
+    let webhooks = crate::agent::webhook::WebhookClient::new(settings.agent.http_allow_private)?;
+    let mut performer = simulate::SimPerformer::new(webhooks, webhook_secret);
+    let run = simulate::simulate(runnable, &vars, now, turns, &mut performer).await;
     let results = match run {
         Ok(results) => results,
         Err(e) => {
@@ -427,6 +470,9 @@ fn flow_simulate(
         }
         let status = serde_json::to_value(turn.status)?;
         let status = status.as_str().unwrap_or("active");
+        for effect in &turn.effects {
+            println!("  ~ {effect}");
+        }
         println!("  state: {} ({status})", turn.state);
         println!("  slots: {}", serde_json::Value::Object(turn.slots.clone()));
     }

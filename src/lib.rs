@@ -16,7 +16,8 @@
 //!   forms.
 //! - [`inbox`]: contacts, conversations, messages, group-committed ingest.
 //! - [`jobs`]: the durable PostgreSQL job queue and its workers.
-//! - [`agent`]: flows (model, validation, pure step), prompts, and the turn executor.
+//! - [`agent`]: flows (model, validation, pure step), prompts, the turn executor and its effects
+//!   (signed webhook calls, LLM replies, wait timeouts).
 //! - [`routing`]: teams, agent availability, routing decisions and queues.
 //! - [`bus`]: event fan-out across nodes (Redis) or within one (in-process).
 //! - [`demo`]: the seeded demo business.

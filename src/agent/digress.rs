@@ -46,7 +46,7 @@ pub(super) struct Correction {
     value: Value,
 }
 
-impl<'f> Run<'f, '_> {
+impl<'f> Run<'f> {
     /// Fills empty `ask` slots of the flow from this turn's entities (not `current`'s own slot,
     /// which the answer itself fills).
     pub(super) fn prefill(&mut self, current: Option<&str>) {
@@ -183,7 +183,7 @@ impl<'f> Run<'f, '_> {
         let current = self.state.state.clone();
         self.state.slots.insert(c.slot.clone(), c.value.clone());
         self.state.prefilled.retain(|s| *s != c.slot);
-        let text = if self.ctx.prompts.has(CORRECTED_TEMPLATE) {
+        let text = if self.prompts.has(CORRECTED_TEMPLATE) {
             let extra = Extra {
                 more: Some(json!({"slot": c.slot, "value": c.value})),
                 ..Extra::default()

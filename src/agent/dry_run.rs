@@ -140,42 +140,61 @@ fn sample_value(flow: &Flow, slot: &str) -> Value {
     json!("sample")
 }
 
-/// Slots a state writes on the way out.
-fn writes(name: &str, state: &State) -> Vec<String> {
+/// Slots a state has certainly written when it leaves through transition `field` (`all`: every
+/// slot of the flow, used after a subflow, whose callee is not known here). An `llm` state's
+/// exits count as writing its declared slots: a flow reaching an exit is expected to have them.
+fn writes(name: &str, state: &State, field: &str, all: &BTreeSet<String>) -> Vec<String> {
+    let on_next = field == "next";
     match state {
-        State::Ask(a) => vec![a.slot.clone()],
-        State::Choice(_) => vec![name.to_string()],
+        State::Ask(a) if on_next => vec![a.slot.clone()],
+        State::Choice(_) if field.starts_with("options[") => vec![name.to_string()],
         State::Set(s) => s.values.iter().map(|(k, _)| k.clone()).collect(),
+        State::Http(h) if on_next => h.map.iter().map(|(k, _)| k.clone()).collect(),
+        State::Wait(w) if on_next => w.slot.iter().cloned().collect(),
+        State::Llm(l) if field.starts_with("exits.") => {
+            l.slots.iter().map(|(k, _)| k.clone()).collect()
+        }
+        State::Subflow(_) => all.iter().cloned().collect(),
         _ => Vec::new(),
     }
+}
+
+/// Every slot any state of the flow writes.
+fn all_slots(flow: &Flow) -> BTreeSet<String> {
+    let none = BTreeSet::new();
+    flow.states
+        .iter()
+        .flat_map(|(name, s)| {
+            s.transitions()
+                .into_iter()
+                .flat_map(|(field, _)| writes(name, s, &field, &none))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// For each state (by position), the slots filled on every path from `start` when it is entered.
 fn definitely_filled(flow: &Flow) -> Vec<BTreeSet<String>> {
     let n = flow.states.len();
-    let all: BTreeSet<String> = flow
-        .states
-        .iter()
-        .flat_map(|(name, s)| writes(name, s))
-        .collect();
+    let all = all_slots(flow);
     // Unvisited states start at "everything" (the top of the lattice) and only shrink.
     let mut filled: Vec<Option<BTreeSet<String>>> = vec![None; n];
     let Some(start) = flow.position(&flow.start) else {
         return vec![BTreeSet::new(); n];
     };
-    filled[start] = Some(BTreeSet::new());
+    filled[start] = Some(flow.inputs.iter().cloned().collect());
     let mut work = vec![start];
     while let Some(i) = work.pop() {
         let Some((name, state)) = flow.states.get(i) else {
             continue;
         };
-        let mut out = filled[i].clone().unwrap_or_default();
-        // A choice/ask target is entered only after its own answer was stored.
-        out.extend(writes(name, state));
-        for (_, target) in state.transitions() {
+        let entered = filled[i].clone().unwrap_or_default();
+        for (field, target) in state.transitions() {
             let Some(j) = flow.position(target) else {
                 continue;
             };
+            let mut out = entered.clone();
+            out.extend(writes(name, state, &field, &all));
             let next = match &filled[j] {
                 None => out.clone(),
                 Some(known) => known.intersection(&out).cloned().collect(),

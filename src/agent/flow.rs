@@ -8,12 +8,16 @@
 //! - Unknown fields are rejected (`deny_unknown_fields`) so typos surface as
 //!   parse errors with a line and column instead of being silently ignored.
 //! - Parsing checks shape only; cross-references are checked by `validate`.
+//!
+//! The `http`, `wait`, `subflow` and `llm` kinds live in `flow_kinds`; every kind is described
+//! for flow authors in `docs/flows.md`.
 
 use std::fmt;
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use super::flow_kinds::{HttpMethod, HttpState, LlmState, LlmTool, SubflowState, WaitState};
 use super::repair::Repair;
 use super::slots::SlotType;
 
@@ -53,6 +57,10 @@ pub struct Flow {
     /// `ask` slots of that type (those questions are then skipped). On by default.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub prefill: bool,
+    /// Slots a calling flow provides when this one runs as a subflow; its prompts may use them
+    /// without an `is defined` guard (the publish-time rendering check assumes them filled).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -174,6 +182,14 @@ pub enum State {
     Route(RouteState),
     /// Assigns variables (slots) from expressions and moves on.
     Set(SetState),
+    /// Calls a business webhook and maps its JSON reply into slots.
+    Http(HttpState),
+    /// Waits for a reply or a timeout.
+    Wait(WaitState),
+    /// Calls another flow and returns when it ends.
+    Subflow(SubflowState),
+    /// Lets the tenant's LLM answer, acting only through allowed tools.
+    Llm(LlmState),
 }
 
 /// Where a state's prompt text comes from.
@@ -196,6 +212,10 @@ impl State {
             State::End(_) => "end",
             State::Route(_) => "route",
             State::Set(_) => "set",
+            State::Http(_) => "http",
+            State::Wait(_) => "wait",
+            State::Subflow(_) => "subflow",
+            State::Llm(_) => "llm",
         }
     }
 
@@ -208,7 +228,10 @@ impl State {
             State::Handoff(s) => (&s.say, &s.text),
             State::End(s) => (&s.say, &s.text),
             State::Route(s) => (&s.say, &s.text),
-            State::Set(_) => return (None, None),
+            State::Http(s) => (&s.say, &s.text),
+            State::Wait(s) => (&s.say, &s.text),
+            // An llm state's `text` is its system prompt, never said.
+            State::Set(_) | State::Subflow(_) | State::Llm(_) => return (None, None),
         };
         (say.as_deref(), text.as_deref())
     }
@@ -229,7 +252,10 @@ impl State {
 
     /// Whether the state stops and waits for customer input.
     pub fn is_waiting(&self) -> bool {
-        matches!(self, State::Choice(_) | State::Ask(_))
+        matches!(
+            self,
+            State::Choice(_) | State::Ask(_) | State::Wait(_) | State::Llm(_)
+        )
     }
 
     /// Every outgoing transition as `(field path, target state)`.
@@ -258,6 +284,26 @@ impl State {
                 out.push(("default".to_string(), s.default.as_str()));
             }
             State::Set(s) => out.push(("next".to_string(), s.next.as_str())),
+            State::Http(s) => {
+                out.push(("next".to_string(), s.next.as_str()));
+                if let Some(t) = &s.on_error {
+                    out.push(("on_error".to_string(), t.as_str()));
+                }
+            }
+            State::Wait(s) => {
+                out.push(("next".to_string(), s.next.as_str()));
+                out.push(("on_timeout".to_string(), s.on_timeout.as_str()));
+            }
+            State::Subflow(s) => out.push(("next".to_string(), s.next.as_str())),
+            State::Llm(s) => {
+                for (id, target) in &s.exits {
+                    out.push((format!("exits.{id}"), target.as_str()));
+                }
+                if let Some(t) = &s.on_fail {
+                    out.push(("on_fail".to_string(), t.as_str()));
+                }
+                out.push(("fallback".to_string(), s.fallback.as_str()));
+            }
             State::Handoff(_) | State::End(_) => {}
         }
         out
@@ -470,7 +516,7 @@ pub struct Route {
 #[serde(deny_unknown_fields)]
 pub struct SetState {
     /// Slot name → minijinja expression, evaluated in order (later ones see earlier results).
-    #[serde(deserialize_with = "de_intents_like", serialize_with = "ser_pairs")]
+    #[serde(deserialize_with = "de_pairs", serialize_with = "ser_pairs")]
     pub values: Vec<(String, String)>,
     /// State entered afterwards.
     pub next: String,
@@ -576,15 +622,24 @@ fn de_intents<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Vec<String
     d.deserialize_map(PairsVisitor::<Vec<String>>(std::marker::PhantomData))
 }
 
-fn de_intents_like<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
-    d.deserialize_map(PairsVisitor::<String>(std::marker::PhantomData))
+/// An ordered mapping with unique keys, as `(key, value)` pairs in YAML order.
+pub(super) fn de_pairs<'de, D, V>(d: D) -> Result<Vec<(String, V)>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    d.deserialize_map(PairsVisitor::<V>(std::marker::PhantomData))
 }
 
 fn ser_intents<S: Serializer>(pairs: &[(String, Vec<String>)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
-fn ser_pairs<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+/// Serialises `(key, value)` pairs as a mapping, in order.
+pub(super) fn ser_pairs<S: Serializer, V: Serialize>(
+    pairs: &[(String, V)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 

@@ -17,11 +17,14 @@ use super::flows_db::{self as db, FlowSummary, FlowVersion, VersionRow, VersionS
 use super::preflight::{self, has_errors};
 use super::prompts::Prompts;
 use super::registry::RegistryError;
-use super::simulate::{self, SimulatedTurn, MAX_TURNS, MAX_TURN_CHARS};
+use super::simulate::{self, SimPerformer, SimulatedTurn, MAX_TURNS, MAX_TURN_CHARS};
 use super::validate::{is_identifier, FlowProblem, Severity};
+use super::webhook::WebhookClient;
 use crate::app::AppState;
 use crate::http::{ApiError, ApiJson, ApiPath, TenantAuth};
 use crate::nlu::NluModel;
+use crate::tenants::webhook_secret::{get_or_create, WebhookSecretError};
+use secrecy::ExposeSecret;
 
 /// Routes.
 pub fn router() -> Router<AppState> {
@@ -262,19 +265,20 @@ pub async fn validate_flow(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?
     };
+    let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
     let source = match request.source {
         Some(source) => source,
         None => {
-            let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
-            let row = db::latest_live(&mut tx, &key)
+            db::latest_live(&mut tx, &key)
                 .await?
-                .ok_or(ApiError::NotFound("flow"))?;
-            tx.commit().await?;
-            row.source
+                .ok_or(ApiError::NotFound("flow"))?
+                .source
         }
     };
     let flow = parse(&source)?;
     let mut problems = source_problems(&state, &source);
+    problems.extend(call_problems(&state, &mut tx, auth.tenant_id, &flow).await?);
+    tx.commit().await?;
     if flow.id != key {
         let message = format!(
             "the YAML id \"{}\" differs from the flow key \"{key}\"",
@@ -314,7 +318,8 @@ pub async fn publish_version(
         "archived" => return Err(ApiError::NotFound("flow version")),
         _ => {}
     }
-    prepared(&state, &row.source)?;
+    let (flow, _, _) = prepared(&state, &row.source)?;
+    calls_valid(&state, &mut tx, auth.tenant_id, &flow).await?;
     if db::key_state(&mut tx, &key).await?.max_published > Some(version) {
         let message = format!("a later version is published; roll back to {version} instead");
         let code = "superseded";
@@ -345,7 +350,8 @@ pub async fn rollback_flow(
     let old = db::get(&mut tx, &key, body.version)
         .await?
         .ok_or(ApiError::NotFound("flow version"))?;
-    prepared(&state, &old.source)?;
+    let (flow, _, _) = prepared(&state, &old.source)?;
+    calls_valid(&state, &mut tx, auth.tenant_id, &flow).await?;
     let row = db::insert_next(&mut tx, auth.tenant_id, &key, &old.source, true).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(view(&state, row))))
@@ -421,21 +427,85 @@ pub async fn simulate_flow(
     let tenant = crate::tenants::db::current(&mut tx)
         .await?
         .ok_or(ApiError::NotFound("tenant"))?;
+    let callees = state
+        .flows
+        .callees(&mut tx, auth.tenant_id, &flow, &[])
+        .await
+        .map_err(registry_error)?;
+    let mut performer = simulation_performer(&state, &mut tx, &flow).await?;
     tx.commit().await?;
     let vars = json!({"business": {"name": tenant.name, "timezone": tenant.timezone}});
     let run = simulate::Runnable {
         flow: &flow,
         prompts: &prompts,
         nlu: &nlu,
+        callees: &callees,
     };
     let now = body.now.unwrap_or_else(Utc::now);
-    let turns =
-        simulate::simulate(run, &vars, now, &body.turns).map_err(|e| ApiError::Unprocessable {
+    let turns = simulate::simulate(run, &vars, now, &body.turns, &mut performer)
+        .await
+        .map_err(|e| ApiError::Unprocessable {
             code: "simulation_failed",
             message: e.to_string(),
             details: Some(json!({"turn": e.turn})),
         })?;
     Ok(Json(Simulation { turns }))
+}
+
+/// Problems of `flow`'s subflow calls against the tenant's flows.
+async fn call_problems(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    tenant: crate::ids::TenantId,
+    flow: &Flow,
+) -> Result<Vec<FlowProblem>, ApiError> {
+    state
+        .flows
+        .call_problems(tx, tenant, flow)
+        .await
+        .map_err(registry_error)
+}
+
+/// Refuses a flow whose subflow calls have problems (every one is reported).
+async fn calls_valid(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    tenant: crate::ids::TenantId,
+    flow: &Flow,
+) -> Result<(), ApiError> {
+    let problems = call_problems(state, tx, tenant, flow).await?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(&problems))
+    }
+}
+
+/// The simulator's webhook caller: real calls, signed with the tenant's secret (created on
+/// first use), under the gateway's address policy. Flows without `http` states skip the secret.
+async fn simulation_performer(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    flow: &Flow,
+) -> Result<SimPerformer, ApiError> {
+    let calls_webhooks = flow
+        .states
+        .iter()
+        .any(|(_, s)| matches!(s, super::flow::State::Http(_)));
+    let secret = if calls_webhooks {
+        let secret = get_or_create(tx, &state.secrets)
+            .await
+            .map_err(|e| match e {
+                WebhookSecretError::Database(db) => ApiError::Database(db),
+                other => ApiError::Internal(other.into()),
+            })?;
+        secret.expose_secret().to_string()
+    } else {
+        String::new()
+    };
+    let client = WebhookClient::new(state.settings.agent.http_allow_private)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(SimPerformer::new(client, secret))
 }
 
 /// Prepare `source` for a run, reporting every problem when it has errors.

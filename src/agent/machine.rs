@@ -1,11 +1,12 @@
 //! The pure conversation step.
 //!
-//! Owns `FlowState` (what the gateway persists per conversation), the step
-//! inputs/outputs and `step` itself. Invariants:
+//! Owns `step` and the entry and answer logic of the core kinds (its inputs and outputs are in
+//! `step_io`; `http`, `wait`, `llm` and `subflow` states have their own modules). Invariants:
 //! - `step` is pure: no I/O, no clock reads (time comes from `StepContext`),
 //!   and the input state is never mutated; the new state is returned.
-//! - After `step` returns `Ok`, an `Active` state always names a waiting
-//!   state (`choice` or `ask`) of the flow.
+//! - After `step` returns `Ok`, an `Active` state names a waiting state (`choice`, `ask`,
+//!   `wait` or `llm`) of the flow being run, or the `http`/`llm` state whose effect the
+//!   outcome carries.
 //! - `attempts` counts failed answers at the current state and is reset to 0
 //!   on every state entry.
 //! - One step enters at most `MAX_ENTRIES_PER_STEP` states; more is reported
@@ -13,14 +14,16 @@
 //! - While `Handoff`, a person owns the conversation: `step` changes nothing
 //!   and replies nothing.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::effect::{Effect, WaitTimer};
 use super::flow::{AskState, ChoiceOption, ChoiceState, Flow, PromptRef, State};
 use super::matching::match_option;
-use super::prompts::{PromptError, Prompts};
+use super::prompts::Prompts;
 use super::slots::{normalize_slot, SlotError, SlotRules};
-use crate::nlu::Understanding;
+pub use super::step_io::{
+    Call, FlowState, FlowStatus, Reply, ReplyOption, StepContext, StepError, StepOutcome, TurnInput,
+};
 
 /// Most state entries a single step may make.
 pub const MAX_ENTRIES_PER_STEP: usize = 64;
@@ -28,159 +31,6 @@ pub const MAX_ENTRIES_PER_STEP: usize = 64;
 pub const HANDOFF_TEMPLATE: &str = "handoff";
 /// Text used for that case when no `handoff` template exists.
 pub const HANDOFF_FALLBACK: &str = "Let me connect you with a member of our team.";
-
-/// Where a conversation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FlowStatus {
-    /// Run by the flow; the current state waits for the customer.
-    #[default]
-    Active,
-    /// A person owns the conversation; `step` changes nothing.
-    Handoff,
-    /// An `end` state was reached; the next turn starts the flow again.
-    Ended,
-}
-
-/// Per-conversation state, persisted by the gateway between turns.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct FlowState {
-    /// Name of the current state (a waiting state while `Active`).
-    pub state: String,
-    /// Answers collected so far, keyed by slot name (a choice's key is its state name).
-    pub slots: Map<String, Value>,
-    /// Failed answers at the current state; reset to 0 on every state entry.
-    pub attempts: u32,
-    /// Where the conversation stands.
-    pub status: FlowStatus,
-    /// Whether the flow has been entered; the first turn's text only starts it.
-    pub started: bool,
-    /// Waiting states entered so far, oldest first ("go back" returns to the one before last).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub history: Vec<String>,
-    /// Slots filled from values the customer gave unprompted; their questions are skipped once.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub prefilled: Vec<String>,
-}
-
-/// One customer turn.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TurnInput {
-    /// Free text; a button press arrives as its label or option id.
-    Text(String),
-}
-
-/// Everything `step` needs besides the flow and the state.
-#[derive(Debug, Clone, Copy)]
-pub struct StepContext<'a> {
-    /// Current time; relative dates resolve against the local date in `tz`.
-    pub now: chrono::DateTime<chrono::Utc>,
-    /// The business's time zone.
-    pub tz: chrono_tz::Tz,
-    /// Compiled templates used to render replies.
-    pub prompts: &'a Prompts,
-    /// Extra template variables, e.g. `{"business": {"name": "..."}}`.
-    pub vars: &'a Value,
-    /// What the understanding layer read in this turn's text, if it ran.
-    pub understanding: Option<&'a Understanding>,
-}
-
-impl<'a> StepContext<'a> {
-    /// A context in UTC with no understanding.
-    pub fn new(now: chrono::DateTime<chrono::Utc>, prompts: &'a Prompts, vars: &'a Value) -> Self {
-        Self {
-            now,
-            tz: chrono_tz::UTC,
-            prompts,
-            vars,
-            understanding: None,
-        }
-    }
-
-    /// The same context in time zone `tz`.
-    pub fn in_zone(self, tz: chrono_tz::Tz) -> Self {
-        Self { tz, ..self }
-    }
-
-    /// The same context with this turn's understanding.
-    pub fn understood(self, understanding: &'a Understanding) -> Self {
-        Self {
-            understanding: Some(understanding),
-            ..self
-        }
-    }
-
-    /// The business's local date and time now.
-    pub fn local_now(&self) -> chrono::NaiveDateTime {
-        self.now.with_timezone(&self.tz).naive_local()
-    }
-}
-
-/// A button offered with a reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplyOption {
-    /// The choice option's id.
-    pub id: String,
-    /// Button text.
-    pub label: String,
-}
-
-/// One outgoing message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reply {
-    /// Rendered, trimmed message text; may be empty when options are sent.
-    pub text: String,
-    /// Buttons offered with the message, in order; empty for plain text.
-    pub options: Vec<ReplyOption>,
-}
-
-/// The result of one step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepOutcome {
-    /// The conversation state to persist after this step.
-    pub state: FlowState,
-    /// Messages to send, in order.
-    pub replies: Vec<Reply>,
-    /// Set when this step handed the conversation to a person.
-    pub handoff: Option<String>,
-    /// Whether this step reached an `end` state.
-    pub ended: bool,
-}
-
-/// Why a step could not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum StepError {
-    /// The flow has no state of that name (the start, a target or the current state).
-    #[error("flow \"{flow}\" has no state \"{state}\"")]
-    UnknownState {
-        /// Id of the flow.
-        flow: String,
-        /// The missing state's name.
-        state: String,
-    },
-    /// Input arrived while the current state is not a `choice` or `ask`.
-    #[error("state \"{state}\" is a {kind} state and cannot take customer input")]
-    NotWaiting {
-        /// Name of the current state.
-        state: String,
-        /// Its YAML `kind`.
-        kind: &'static str,
-    },
-    /// More than `MAX_ENTRIES_PER_STEP` state entries in one step.
-    #[error("more than {limit} state entries in one step (last: \"{state}\"); the flow loops")]
-    Runaway {
-        /// The entry limit that was exceeded.
-        limit: usize,
-        /// The state whose entry exceeded it.
-        state: String,
-    },
-    /// A prompt could not be rendered.
-    #[error(transparent)]
-    Prompt(#[from] PromptError),
-    /// A `route` condition or `set` value could not be evaluated.
-    #[error(transparent)]
-    Expr(#[from] super::expr::ExprError),
-}
 
 /// The state of a conversation that has not started yet.
 pub fn initial_state(flow: &Flow) -> FlowState {
@@ -190,7 +40,7 @@ pub fn initial_state(flow: &Flow) -> FlowState {
     }
 }
 
-/// Advances a conversation by one customer turn.
+/// Advances a conversation by one input: a customer turn, an effect's result or a timer.
 pub fn step(
     flow: &Flow,
     state: &FlowState,
@@ -198,42 +48,19 @@ pub fn step(
     ctx: &StepContext<'_>,
 ) -> Result<StepOutcome, StepError> {
     if state.status == FlowStatus::Handoff {
-        return Ok(StepOutcome {
-            state: state.clone(),
-            replies: Vec::new(),
-            handoff: None,
-            ended: false,
-        });
+        return Ok(StepOutcome::unchanged(state));
     }
-    let mut run = Run {
-        flow,
-        ctx,
-        state: state.clone(),
-        replies: Vec::new(),
-        handoff: None,
-        entries: 0,
-    };
-    let TurnInput::Text(text) = input;
-    if !state.started || state.status == FlowStatus::Ended {
-        // A new run keeps what the customer told us before (their name, say) but not the route.
-        run.state = FlowState {
-            started: true,
-            slots: std::mem::take(&mut run.state.slots),
-            ..initial_state(flow)
-        };
-        run.prefill(None);
-        run.enter(&flow.start)?;
-    } else if let Some(command) = flow.repair.detect(text) {
-        run.repair(command)?;
-    } else if let Some(correction) = run.correction(text) {
-        run.correct(correction)?;
-    } else {
-        // A digression's words ("are you open on Saturdays?") are not answers to later questions.
-        if run.digression().is_none() {
-            let current = run.state.state.clone();
-            run.prefill(Some(&current));
+    let mut run = Run::new(flow, ctx, state.clone());
+    match input {
+        TurnInput::Text(text) => run.text_turn(text)?,
+        TurnInput::Http(result) => run.resume_http(result)?,
+        TurnInput::Llm(result) => run.resume_llm(result)?,
+        TurnInput::Timeout { token } => {
+            if !run.timer_is_current(*token) {
+                return Ok(StepOutcome::unchanged(state));
+            }
+            run.time_out()?;
         }
-        run.answer(text)?;
     }
     Ok(run.finish())
 }
@@ -256,16 +83,41 @@ struct Failure<'o> {
 }
 
 /// One step in progress (repair commands act on it too, see `repair.rs`).
-pub(super) struct Run<'f, 'c> {
+pub(super) struct Run<'f> {
+    /// The conversation's own flow.
+    pub(super) root: &'f Flow,
+    /// The flow being run: `root`, or the innermost called flow.
     pub(super) flow: &'f Flow,
-    pub(super) ctx: &'c StepContext<'c>,
+    /// `flow`'s templates.
+    pub(super) prompts: &'f Prompts,
+    pub(super) ctx: &'f StepContext<'f>,
     pub(super) state: FlowState,
     pub(super) replies: Vec<Reply>,
     pub(super) handoff: Option<String>,
+    /// States entered in this step (the runaway guard).
     pub(super) entries: usize,
+    pub(super) effect: Option<Effect>,
+    pub(super) timer: Option<WaitTimer>,
 }
 
-impl<'f> Run<'f, '_> {
+impl<'f> Run<'f> {
+    fn new(root: &'f Flow, ctx: &'f StepContext<'f>, state: FlowState) -> Self {
+        let mut run = Run {
+            root,
+            flow: root,
+            prompts: ctx.prompts,
+            ctx,
+            state,
+            replies: Vec::new(),
+            handoff: None,
+            entries: 0,
+            effect: None,
+            timer: None,
+        };
+        run.select_active_flow();
+        run
+    }
+
     fn finish(self) -> StepOutcome {
         let ended = self.state.status == FlowStatus::Ended;
         StepOutcome {
@@ -273,7 +125,45 @@ impl<'f> Run<'f, '_> {
             replies: self.replies,
             handoff: self.handoff,
             ended,
+            effect: self.effect,
+            timer: self.timer,
         }
+    }
+
+    /// A customer's text: starts the flow, or is a repair command, a correction, or an answer.
+    fn text_turn(&mut self, text: &str) -> Result<(), StepError> {
+        if !self.state.started || self.state.status == FlowStatus::Ended {
+            // A new run keeps what the customer told us before (their name, say) but not the
+            // route; the entry counter goes on, so old timers stay stale.
+            self.state = FlowState {
+                started: true,
+                slots: std::mem::take(&mut self.state.slots),
+                entries: self.state.entries,
+                ..initial_state(self.root)
+            };
+            self.select_active_flow();
+            self.prefill(None);
+            return self.enter(&self.root.start);
+        }
+        if let Some(command) = self.flow.repair.detect(text) {
+            return self.repair(command);
+        }
+        // Any reply is the answer at a `wait`, and the LLM reads it at an `llm` state.
+        if matches!(
+            self.flow.state(&self.state.state),
+            Some(State::Wait(_) | State::Llm(_) | State::Http(_))
+        ) {
+            return self.answer(text);
+        }
+        if let Some(correction) = self.correction(text) {
+            return self.correct(correction);
+        }
+        // A digression's words ("are you open on Saturdays?") are not answers to later questions.
+        if self.digression().is_none() {
+            let current = self.state.state.clone();
+            self.prefill(Some(&current));
+        }
+        self.answer(text)
     }
 
     /// The flow-owned name and state (so both outlive `self` borrows).
@@ -301,6 +191,7 @@ impl<'f> Run<'f, '_> {
                     state: name.to_string(),
                 });
             }
+            self.state.entries = self.state.entries.saturating_add(1);
             next = self.enter_one(name, state)?;
         }
         Ok(())
@@ -325,6 +216,11 @@ impl<'f> Run<'f, '_> {
                 self.set_values(name, s)?;
                 return self.lookup(&s.next).map(Some);
             }
+            State::Subflow(s) => return self.call(name, s),
+            State::End(_) if !self.state.calls.is_empty() => {
+                self.say(name, state, &Extra::default())?;
+                return self.return_from_call();
+            }
             _ => {}
         }
         let extra = match state {
@@ -339,10 +235,14 @@ impl<'f> Run<'f, '_> {
                 self.handoff = Some(h.reason.clone().unwrap_or_else(|| name.to_string()));
             }
             State::End(_) => self.state.status = FlowStatus::Ended,
-            State::Route(_) | State::Set(_) => {}
-            State::Choice(_) | State::Ask(_) => {
+            State::Http(h) => self.request_http(name, h)?,
+            State::Route(_) | State::Set(_) | State::Subflow(_) => {}
+            State::Choice(_) | State::Ask(_) | State::Wait(_) | State::Llm(_) => {
                 if self.state.history.last().map(String::as_str) != Some(name) {
                     self.state.history.push(name.to_string());
+                }
+                if let State::Wait(w) = state {
+                    self.start_timer(name, w);
                 }
             }
         }
@@ -355,6 +255,10 @@ impl<'f> Run<'f, '_> {
         match state {
             State::Choice(c) => self.answer_choice(name, c, text),
             State::Ask(a) => self.answer_ask(name, a, text),
+            State::Wait(w) => self.answer_wait(w, text),
+            State::Llm(l) => self.ask_llm(name, l, text),
+            // A webhook call that never completed (the gateway stopped mid-turn): make it again.
+            State::Http(_) => self.enter(name),
             other => Err(StepError::NotWaiting {
                 state: name.to_string(),
                 kind: other.kind_name(),

@@ -13,6 +13,10 @@
 //! - `digress` (private): prefilling from entities, options chosen by intent, digressions and
 //!   corrections of earlier answers;
 //! - `route` (private): `route` and `set` states; [`expr`]: their minijinja expressions;
+//! - [`flow_kinds`]: the `http`, `wait`, `subflow` and `llm` state models; `http_state`,
+//!   `wait_state`, `llm_state` (private) and [`subflow`]: what they do inside a step;
+//! - [`step_io`]: what `step` reads and returns; [`effect`]: the work a step leaves to the
+//!   gateway (webhook calls, LLM replies) and the timers of `wait` states;
 //! - [`registry`]: compiled flows per tenant and version;
 //! - [`flows_db`] and [`flows_api`]: a tenant's versioned flows, stored and served over REST;
 //! - [`simulate`]: a scripted conversation run through `step` with no I/O;
@@ -25,12 +29,18 @@
 pub mod dates;
 mod digress;
 pub mod dry_run;
+pub mod effect;
+pub mod effects;
 pub mod expr;
 pub mod flow;
+pub mod flow_kinds;
 pub mod flows_api;
 pub mod flows_db;
+mod http_state;
 pub mod humanize;
 pub mod llm_reader;
+mod llm_state;
+pub mod llm_tools;
 pub mod llm_usage;
 pub mod machine;
 pub mod matching;
@@ -43,22 +53,34 @@ mod replies;
 mod route;
 pub mod simulate;
 pub mod slots;
+pub mod step_io;
+pub mod subflow;
+pub mod timeouts;
+mod turn_effects;
 mod turn_writes;
 pub mod turns;
 pub mod usage_api;
 pub mod validate;
+mod validate_kinds;
+mod wait_state;
+pub mod webhook;
 
+pub use effect::{
+    Effect, HttpRequest, HttpResult, LlmAction, LlmReply, LlmRequest, LlmResult, WaitTimer,
+};
 pub use flow::{
     parse_flow, AskState, ChoiceOption, ChoiceState, Digression, EndState, Flow, FlowParseError,
-    HandoffState, MessageState, PromptRef, Route, RouteState, SetState, State,
+    HandoffState, HttpMethod, HttpState, LlmState, LlmTool, MessageState, PromptRef, Route,
+    RouteState, SetState, State, SubflowState, WaitState,
 };
 pub use machine::{
-    initial_state, step, FlowState, FlowStatus, Reply, ReplyOption, StepContext, StepError,
+    initial_state, step, Call, FlowState, FlowStatus, Reply, ReplyOption, StepContext, StepError,
     StepOutcome, TurnInput,
 };
 pub use matching::{match_index, match_option};
 pub use prompts::{PromptError, Prompts};
 pub use registry::{CompiledFlow, FlowRegistry};
 pub use slots::{normalize_slot, SlotError, SlotRules, SlotType};
+pub use subflow::Callees;
 pub use turns::AgentTurns;
 pub use validate::{check, validate, FlowProblem, Severity};

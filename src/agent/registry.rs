@@ -10,9 +10,11 @@ use std::sync::{Arc, RwLock};
 use sqlx::PgConnection;
 
 use super::flow::{parse_flow, Flow};
+use super::machine::Call;
 use super::preflight::prepare;
 use super::prompts::Prompts;
-use super::validate::Severity;
+use super::subflow::{called_keys, check_calls, Callees};
+use super::validate::{FlowProblem, Severity};
 use crate::ids::TenantId;
 use crate::nlu::NluModel;
 
@@ -102,6 +104,7 @@ impl FlowRegistry {
             let compiled = compile(&base_prompts, &source, 0)?;
             builtin.insert(compiled.key.clone(), Arc::new(compiled));
         }
+        check_builtin_calls(&builtin)?;
         Ok(Self {
             base_prompts,
             builtin,
@@ -238,6 +241,93 @@ fn embed_intents(
             key: compiled.key.clone(),
             message: e.to_string(),
         })
+}
+
+/// Most flows one conversation's subflows may reach.
+pub const MAX_CALLEES: usize = 16;
+
+impl FlowRegistry {
+    /// The flows `root`'s subflows may call, transitively: the version each call in progress
+    /// runs (kept until it returns), else the tenant's latest published version or the
+    /// built-in. Keys that resolve to nothing are left out: calling one hands the conversation
+    /// over. No query at all for a flow without subflows.
+    pub async fn callees(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        root: &Flow,
+        calls: &[Call],
+    ) -> Result<Callees, RegistryError> {
+        let mut callees = Callees::new();
+        let mut tried: Vec<String> = vec![root.id.clone()];
+        for call in calls {
+            if tried.contains(&call.flow) {
+                continue;
+            }
+            tried.push(call.flow.clone());
+            match self.version(conn, tenant, &call.flow, call.version).await {
+                Ok(compiled) => callees.insert(compiled),
+                Err(RegistryError::Database(e)) => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
+        let mut pending: Vec<String> = called_keys(root).into_iter().map(str::to_string).collect();
+        while let Some(key) = pending.pop() {
+            if tried.contains(&key) || tried.len() > MAX_CALLEES {
+                continue;
+            }
+            tried.push(key.clone());
+            match self.current(conn, tenant, &key).await {
+                Ok(compiled) => {
+                    pending.extend(called_keys(&compiled.flow).into_iter().map(str::to_string));
+                    callees.insert(compiled);
+                }
+                Err(RegistryError::Database(e)) => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
+        Ok(callees)
+    }
+
+    /// Problems of `flow`'s subflow calls against the flows they would run for `tenant`
+    /// (unknown keys, loops, nesting too deep).
+    pub async fn call_problems(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        flow: &Flow,
+    ) -> Result<Vec<FlowProblem>, RegistryError> {
+        if called_keys(flow).is_empty() {
+            return Ok(Vec::new());
+        }
+        let callees = self.callees(conn, tenant, flow, &[]).await?;
+        Ok(check_calls(flow, &|key| {
+            callees.get(key).map(|c| c.flow.clone())
+        }))
+    }
+
+    /// The built-in flows a built-in's subflows reach (no tenant, no database).
+    pub fn builtin_callees(&self) -> Callees {
+        self.builtin
+            .values()
+            .fold(Callees::new(), |c, compiled| c.with(compiled.clone()))
+    }
+}
+
+/// Checks every built-in flow's calls against the other built-ins.
+fn check_builtin_calls(builtin: &HashMap<String, Arc<CompiledFlow>>) -> Result<(), RegistryError> {
+    for compiled in builtin.values() {
+        let problems = check_calls(&compiled.flow, &|key| {
+            builtin.get(key).map(|c| c.flow.clone())
+        });
+        if let Some(problem) = problems.first() {
+            return Err(RegistryError::Invalid {
+                key: compiled.key.clone(),
+                message: problem.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn compile(base: &Prompts, source: &str, version: i32) -> Result<CompiledFlow, RegistryError> {

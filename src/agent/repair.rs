@@ -164,7 +164,7 @@ pub fn command_of(text: &str) -> Option<Command> {
     .map(|(_, command)| command)
 }
 
-impl Run<'_, '_> {
+impl Run<'_> {
     /// Carry out a repair command at the current waiting state.
     pub(super) fn repair(&mut self, command: Command) -> Result<(), StepError> {
         let current = self.state.state.clone();
@@ -174,6 +174,7 @@ impl Run<'_, '_> {
                 self.push(text, &[]);
                 self.state.slots.clear();
                 self.state.history.clear();
+                self.state.calls.clear();
                 self.state.attempts = 0;
                 self.state.status = FlowStatus::Ended;
                 Ok(())

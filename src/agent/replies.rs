@@ -9,7 +9,7 @@ use super::flow::{ChoiceOption, PromptRef, State};
 use super::machine::{Extra, Reply, ReplyOption, Run, StepError};
 use super::prompts::inline_key;
 
-impl Run<'_, '_> {
+impl Run<'_> {
     /// Renders `template`, or returns `fallback` when the prompts have no such template.
     pub(super) fn render_or(
         &self,
@@ -17,7 +17,7 @@ impl Run<'_, '_> {
         template: &str,
         fallback: &str,
     ) -> Result<String, StepError> {
-        if self.ctx.prompts.has(template) {
+        if self.prompts.has(template) {
             self.render(name, PromptRef::Template(template), &Extra::default())
         } else {
             Ok(fallback.to_string())
@@ -59,7 +59,7 @@ impl Run<'_, '_> {
         prompt: PromptRef<'_>,
         extra: &Extra<'_>,
     ) -> Result<String, StepError> {
-        let prompts = self.ctx.prompts;
+        let prompts = self.prompts;
         let vars = self.template_vars(name, extra);
         let text = match prompt {
             PromptRef::Template(t) => prompts.render(t, vars)?,

@@ -12,7 +12,7 @@ use super::expr;
 use super::flow::{Route, RouteState, SetState};
 use super::machine::{Extra, Run, StepError};
 
-impl<'f> Run<'f, '_> {
+impl<'f> Run<'f> {
     /// The state a `route` state sends the conversation to.
     pub(super) fn route(&self, name: &str, r: &'f RouteState) -> Result<&'f str, StepError> {
         for rule in &r.routes {

@@ -1,19 +1,26 @@
 //! The flow simulator: a scripted conversation run through [`step`] with no channel, no database
 //! and no clock of its own.
 //!
-//! Owns `simulate` and the per-turn record it returns (flows are checked and compiled first by
-//! [`super::preflight`]). Invariants: pure (time and template variables come from the caller); starts from
+//! Owns `simulate`, the per-turn record it returns (flows are checked and compiled first by
+//! [`super::preflight`]) and [`SimPerformer`], its effects. Invariants: deterministic except for
+//! the webhooks it calls (time and template variables come from the caller); starts from
 //! [`initial_state`] and feeds each turn the state the previous one produced, exactly as the
-//! gateway would; a step failure stops the run and names the 0-based turn that failed; a flow
-//! with an error-severity problem is never run.
+//! gateway would; `http` states call their webhooks for real (signed, with the same address
+//! policy as the gateway); `llm` states always take their `fallback` (the simulator never calls
+//! an LLM); `wait` states never time out (the next turn is the reply); a failure stops the run
+//! and names the 0-based turn that failed; a flow with an error-severity problem is never run.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::effect::{HttpRequest, HttpResult, LlmRequest, LlmResult};
+use super::effects::{run_step, EffectError, Performer};
 use super::flow::Flow;
-use super::machine::{initial_state, step, FlowStatus, Reply, StepContext, StepError, TurnInput};
+use super::machine::{initial_state, FlowStatus, Reply, StepContext, TurnInput};
 use super::prompts::Prompts;
+use super::subflow::Callees;
+use super::webhook::WebhookClient;
 use crate::nlu::datetime::TimeContext;
 use crate::nlu::{NluModel, Understanding};
 
@@ -41,6 +48,9 @@ pub struct SimulatedTurn {
     /// What the embedded understanding read in the turn (intent, alternatives, entities).
     #[schema(value_type = Object)]
     pub understanding: Understanding,
+    /// Webhook calls made and LLM replies asked for in the turn, with their outcomes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub effects: Vec<String>,
 }
 
 /// A compiled flow to run: the flow, its templates and its trained understanding.
@@ -52,6 +62,62 @@ pub struct Runnable<'a> {
     pub prompts: &'a Prompts,
     /// Its understanding.
     pub nlu: &'a NluModel,
+    /// The flows its subflows may call.
+    pub callees: &'a Callees,
+}
+
+/// The simulator's effects: real webhook calls, never an LLM.
+#[derive(Debug)]
+pub struct SimPerformer {
+    webhooks: Option<WebhookClient>,
+    secret: String,
+    log: Vec<String>,
+}
+
+impl SimPerformer {
+    /// Calls webhooks with `webhooks`, signing with `secret`.
+    pub fn new(webhooks: WebhookClient, secret: String) -> Self {
+        Self {
+            webhooks: Some(webhooks),
+            secret,
+            log: Vec::new(),
+        }
+    }
+
+    /// Makes no call at all: every webhook fails (for runs that must not leave the process).
+    pub fn offline() -> Self {
+        Self {
+            webhooks: None,
+            secret: String::new(),
+            log: Vec::new(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Performer for SimPerformer {
+    async fn http(&mut self, request: &HttpRequest) -> Result<HttpResult, sqlx::Error> {
+        let result = match &self.webhooks {
+            Some(client) => client.call(request, &self.secret, "simulation").await,
+            None => HttpResult::Failed("this simulation makes no webhook calls".into()),
+        };
+        let outcome = match &result {
+            HttpResult::Ok(_) => "ok".to_string(),
+            HttpResult::Failed(reason) => format!("failed: {reason}"),
+        };
+        let method = request.method.as_str();
+        self.log
+            .push(format!("{method} {} -> {outcome}", request.url));
+        Ok(result)
+    }
+
+    async fn llm(&mut self, request: &LlmRequest) -> Result<LlmResult, sqlx::Error> {
+        self.log.push(format!(
+            "llm at \"{}\" -> fallback (no LLM in simulations)",
+            request.state
+        ));
+        Ok(LlmResult::Unavailable("no LLM in simulations".into()))
+    }
 }
 
 /// Why a simulation stopped.
@@ -62,16 +128,17 @@ pub struct SimulateError {
     pub turn: usize,
     /// What went wrong.
     #[source]
-    pub source: StepError,
+    pub source: EffectError,
 }
 
 /// Runs `turns` through the flow from its initial state, in the time zone named by
-/// `vars.business.timezone` (UTC when unset or unknown).
-pub fn simulate(
+/// `vars.business.timezone` (UTC when unset or unknown), performing effects with `performer`.
+pub async fn simulate(
     run: Runnable<'_>,
     vars: &Value,
     now: DateTime<Utc>,
     turns: &[String],
+    performer: &mut SimPerformer,
 ) -> Result<Vec<SimulatedTurn>, SimulateError> {
     let tz: chrono_tz::Tz = vars
         .pointer("/business/timezone")
@@ -87,8 +154,11 @@ pub fn simulate(
             .understand(input, &time, run.flow.country_code(), None);
         let ctx = StepContext::new(now, run.prompts, vars)
             .in_zone(tz)
-            .understood(&understanding);
-        let outcome = step(run.flow, &state, &TurnInput::Text(input.clone()), &ctx)
+            .understood(&understanding)
+            .calling(run.callees);
+        let text = TurnInput::Text(input.clone());
+        let outcome = run_step(run.flow, &state, &text, &ctx, performer)
+            .await
             .map_err(|source| SimulateError { turn, source })?;
         state = outcome.state;
         out.push(SimulatedTurn {
@@ -98,6 +168,7 @@ pub fn simulate(
             status: state.status,
             slots: state.slots.clone(),
             understanding,
+            effects: std::mem::take(&mut performer.log),
         });
     }
     Ok(out)
@@ -109,8 +180,8 @@ mod tests {
     use crate::agent::flow::parse_flow;
     use serde_json::json;
 
-    #[test]
-    fn runs_turns_in_order_and_carries_state() {
+    #[tokio::test]
+    async fn runs_turns_in_order_and_carries_state() {
         let flow = parse_flow(
             "id: f\nname: F\nstart: hi\nstates:\n  hi:\n    kind: message\n    text: Hello {{ business.name }}\n    next: name\n  \
              name:\n    kind: ask\n    slot: name\n    text: Your name?\n    retry: r\n    next: bye\n  \
@@ -125,12 +196,17 @@ mod tests {
         let vars = json!({"business": {"name": "Acme"}});
         let turns = vec!["hey".to_string(), "Ada".to_string()];
         let nlu = NluModel::default();
+        let callees = Callees::new();
         let run = Runnable {
             flow: &flow,
             prompts: &prompts,
             nlu: &nlu,
+            callees: &callees,
         };
-        let out = simulate(run, &vars, Utc::now(), &turns).unwrap();
+        let mut offline = SimPerformer::offline();
+        let out = simulate(run, &vars, Utc::now(), &turns, &mut offline)
+            .await
+            .unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].replies[0].text, "Hello Acme");
         assert_eq!(out[0].state, "name");
@@ -140,20 +216,59 @@ mod tests {
         assert_eq!(out[1].slots["name"], "Ada");
     }
 
-    #[test]
-    fn a_failing_turn_is_named() {
+    #[tokio::test]
+    async fn llm_states_take_their_fallback_and_offline_webhooks_fail() {
+        let flow = parse_flow(
+            "id: f\nname: F\nstart: hi\nstates:\n  hi: {kind: message, text: Hi, next: helper}\n  \
+             helper: {kind: llm, text: Help, fallback: hook}\n  \
+             hook: {kind: http, url: \"https://x.test/a\", next: ok, on_error: away}\n  \
+             ok: {kind: end, text: OK}\n  away: {kind: end, text: Away}\n",
+        )
+        .unwrap();
+        let prompts = Prompts::new().with_flow_texts(&flow).unwrap();
+        let nlu = NluModel::default();
+        let callees = Callees::new();
+        let run = Runnable {
+            flow: &flow,
+            prompts: &prompts,
+            nlu: &nlu,
+            callees: &callees,
+        };
+        let turns = vec!["hello".to_string(), "book me".to_string()];
+        let mut offline = SimPerformer::offline();
+        let out = simulate(run, &json!({}), Utc::now(), &turns, &mut offline)
+            .await
+            .unwrap();
+        assert_eq!(out[1].replies[0].text, "Away");
+        assert_eq!(
+            out[1].effects,
+            [
+                "llm at \"helper\" -> fallback (no LLM in simulations)",
+                "GET https://x.test/a -> failed: this simulation makes no webhook calls",
+            ]
+        );
+        assert!(out[0].effects.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failing_turn_is_named() {
         let flow = parse_flow(
             "id: f\nname: F\nstart: a\nstates:\n  a:\n    kind: end\n    text: \"{{ nope }}\"\n",
         )
         .unwrap();
         let prompts = Prompts::new().with_flow_texts(&flow).unwrap();
         let nlu = NluModel::default();
+        let callees = Callees::new();
         let run = Runnable {
             flow: &flow,
             prompts: &prompts,
             nlu: &nlu,
+            callees: &callees,
         };
-        let err = simulate(run, &json!({}), Utc::now(), &["x".into()]).unwrap_err();
+        let mut offline = SimPerformer::offline();
+        let err = simulate(run, &json!({}), Utc::now(), &["x".into()], &mut offline)
+            .await
+            .unwrap_err();
         assert_eq!(err.turn, 0);
     }
 }

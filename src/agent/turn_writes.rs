@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
+use super::effect::WaitTimer;
 use super::machine::FlowState;
 use crate::bus::{Event, EventKind};
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
@@ -24,6 +25,8 @@ pub(super) struct TurnResult {
     pub(super) channel_id: ChannelId,
     /// Where to route the conversation, when this turn handed it over.
     pub(super) route: Option<RouteRequest>,
+    /// The timer of the `wait` state the turn stopped at.
+    pub(super) timer: Option<WaitTimer>,
 }
 
 /// Routes every handed-over conversation of the batch (after `write_results`, which bumps the
@@ -110,7 +113,8 @@ pub(super) async fn write_results(
             "conversation version changed under lock".into(),
         ));
     }
-    insert_replies(conn, tenant, results).await
+    insert_replies(conn, tenant, results).await?;
+    super::timeouts::schedule(conn, tenant, results).await
 }
 
 async fn insert_replies(

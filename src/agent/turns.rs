@@ -5,6 +5,10 @@
 //! message, then write new flow states (version-checked), the bot's replies, and delete the jobs,
 //! and commit once. Replies are published to the bus after the commit. A conversation owned by a
 //! human or waiting in the queue gets no bot reply: ownership is checked under the row lock.
+//! Each step is run to the end of its effects before the writes (webhook calls of `http` states
+//! and replies of `llm` states, see `turn_effects`; bounded by the states' timeouts, while the
+//! batch's row locks are held), and a `wait` state's timer is scheduled with the writes (see
+//! `timeouts`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -20,10 +24,13 @@ use sqlx::PgConnection;
 use super::flow::{Engine, State};
 use super::llm_reader::read;
 use super::llm_usage::{record, within_quota, UsageRecord};
-use super::machine::{initial_state, step, FlowState, FlowStatus, StepContext, TurnInput};
+use super::machine::{initial_state, FlowState, FlowStatus, StepContext, TurnInput};
 use super::matching::match_option;
+use super::prompt_overrides::{self, PromptOverride};
+use super::prompts::Prompts;
 use super::registry::{CompiledFlow, FlowRegistry};
 use super::slots::{normalize_slot, SlotRules};
+pub use super::turn_effects::Effects;
 use super::turn_writes::{events_of, route_results, write_results, TurnResult};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
 use crate::db::set_tenant;
@@ -38,13 +45,19 @@ use crate::routing::{RouteRequest, RouteTarget};
 /// Runs agent turns.
 pub struct AgentTurns {
     tenants: Mutex<HashMap<TenantId, (Instant, Arc<TenantInfo>)>>,
-    bus: Arc<dyn Bus>,
-    flows: Arc<FlowRegistry>,
+    pub(super) bus: Arc<dyn Bus>,
+    pub(super) flows: Arc<FlowRegistry>,
     default_flow: String,
-    llm: Option<LlmAgent>,
+    pub(super) llm: Option<LlmAgent>,
+    pub(super) effects: Option<Effects>,
     #[cfg(feature = "embeddings")]
     embeddings: Option<crate::nlu::embed::EmbeddingService>,
+    overridden: Mutex<OverriddenPrompts>,
 }
+
+/// Flow templates with a tenant's overrides applied, by (tenant, flow key, version), with the
+/// fingerprint of the overrides they were built from.
+type OverriddenPrompts = HashMap<(TenantId, String, i32), (u64, Arc<Prompts>)>;
 
 /// The LLM the agent reads messages with, and how it is paid for.
 #[derive(Debug, Clone)]
@@ -59,13 +72,16 @@ pub struct LlmAgent {
 
 /// What a turn needs to know about its tenant; cached for [`VARS_TTL`].
 #[derive(Debug)]
-struct TenantInfo {
+pub(super) struct TenantInfo {
     /// Template variables (`business`).
-    vars: Value,
+    pub(super) vars: Value,
     /// `settings.llm.enabled` (default true).
-    llm_enabled: bool,
+    pub(super) llm_enabled: bool,
     /// `settings.llm.monthly_quota`, overriding the server default.
-    llm_quota: Option<u32>,
+    pub(super) llm_quota: Option<u32>,
+    /// The tenant's prompt overrides, and a fingerprint of them.
+    pub(super) overrides: Vec<PromptOverride>,
+    pub(super) overrides_fp: u64,
 }
 
 impl AgentTurns {
@@ -77,8 +93,10 @@ impl AgentTurns {
             flows,
             default_flow,
             llm: None,
+            effects: None,
             #[cfg(feature = "embeddings")]
             embeddings: None,
+            overridden: Mutex::new(HashMap::new()),
         }
     }
 
@@ -141,6 +159,12 @@ impl AgentTurns {
         self.llm = Some(llm);
         self
     }
+
+    /// The same handler calling flows' webhooks (without it, every `http` state fails).
+    pub fn with_effects(mut self, effects: Effects) -> Self {
+        self.effects = Some(effects);
+        self
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -198,7 +222,7 @@ impl TxJobHandler for AgentTurns {
 impl AgentTurns {
     /// Template variables describing the business; cached briefly (a rename shows within
     /// [`VARS_TTL`]) so a batch does not pay a query for them.
-    async fn tenant_info(
+    pub(super) async fn tenant_info(
         &self,
         conn: &mut PgConnection,
         tenant: TenantId,
@@ -214,8 +238,10 @@ impl AgentTurns {
         let row: Option<(String, String, Option<Value>)> = sqlx::query_as(
             "SELECT name, timezone, settings->'llm' FROM tenants WHERE id = sb_tenant()",
         )
-        .fetch_optional(conn)
+        .fetch_optional(&mut *conn)
         .await?;
+        let overrides = prompt_overrides::all(&mut *conn).await?;
+        let overrides_fp = fingerprint(&overrides);
         let (name, timezone, llm) = row.unwrap_or_default();
         let llm = llm.unwrap_or(Value::Null);
         let info = Arc::new(TenantInfo {
@@ -225,6 +251,8 @@ impl AgentTurns {
                 .get("monthly_quota")
                 .and_then(Value::as_u64)
                 .map(|q| u32::try_from(q).unwrap_or(u32::MAX)),
+            overrides,
+            overrides_fp,
         });
         if let Ok(mut cache) = self.tenants.lock() {
             cache.insert(tenant, (Instant::now(), info.clone()));
@@ -311,17 +339,20 @@ impl AgentTurns {
                 .map_err(|e| JobError::Permanent(format!("stored flow state unreadable: {e}")))?,
             _ => initial_state(&flow.flow),
         };
+        let callees = self.callees(conn, tenant, &flow, &state).await?;
+        // Inside a subflow, the called flow's intents and questions are the ones that count.
+        let active = callees.active(&flow, &state);
         let tz = business_zone(vars);
         let time = TimeContext::from_utc(now, tz);
-        let embedded = self.understand(&flow, &state, text, &time).await;
+        let embedded = self.understand(active, &state, text, &time).await;
         let understanding = match self.llm.as_ref() {
-            Some(llm) if info.llm_enabled && wants_llm(&flow, &state, text, &time) => {
+            Some(llm) if info.llm_enabled && wants_llm(active, &state, text, &time) => {
                 let quota = info.llm_quota.unwrap_or(llm.monthly_quota);
                 let reading = LlmTurn {
                     conversation: conv.id,
                     llm,
                     quota,
-                    flow: &flow,
+                    flow: active,
                     state: &state,
                     vars,
                     text,
@@ -333,11 +364,16 @@ impl AgentTurns {
             }
             _ => embedded,
         };
-        let ctx = StepContext::new(now, &flow.prompts, vars)
+        let prompts = self.prompts_for(tenant, info, &flow);
+        let ctx = StepContext::new(now, &prompts, vars)
             .in_zone(tz)
-            .understood(&understanding);
-        let outcome = step(&flow.flow, &state, &TurnInput::Text(text.to_owned()), &ctx)
-            .map_err(|e| JobError::Permanent(format!("flow {} failed: {e}", flow.key)))?;
+            .understood(&understanding)
+            .calling(&callees);
+        let input = TurnInput::Text(text.to_owned());
+        let outcome = self
+            .performer(conn, tenant, conv.id, info)
+            .run(&flow.flow, &state, &input, &ctx)
+            .await?;
         let (status, owner_kind) = match outcome.state.status {
             FlowStatus::Handoff => ("handoff", "none"),
             _ => ("open", "bot"),
@@ -363,10 +399,10 @@ impl AgentTurns {
                 created_at: now,
             })
             .collect();
-        let route = outcome
-            .handoff
-            .as_deref()
-            .map(|reason| route_request(&flow.flow, &outcome.state, reason, &understanding));
+        let route = outcome.handoff.as_deref().map(|reason| {
+            let at = callees.active(&flow, &outcome.state);
+            route_request(&at.flow, &outcome.state, reason, &understanding)
+        });
         Ok(Some(TurnResult {
             conversation: conv.id,
             old_version: conv.version,
@@ -378,6 +414,7 @@ impl AgentTurns {
             route,
             replies,
             channel_id: conv.channel_id,
+            timer: outcome.timer,
         }))
     }
 
@@ -404,7 +441,7 @@ impl AgentTurns {
 /// Where a handed-over conversation should go: the handoff state's team and rules (triage when
 /// it names none, or when the flow gave up or the customer asked for a person), labelled with
 /// what was understood of the message.
-fn route_request(
+pub(super) fn route_request(
     flow: &super::flow::Flow,
     state: &FlowState,
     reason: &str,
@@ -430,7 +467,7 @@ fn route_request(
 }
 
 /// The business's time zone from its variables (UTC when unset or unknown).
-fn business_zone(vars: &Value) -> chrono_tz::Tz {
+pub(super) fn business_zone(vars: &Value) -> chrono_tz::Tz {
     vars.pointer("/business/timezone")
         .and_then(Value::as_str)
         .and_then(|name| name.parse().ok())
@@ -455,6 +492,8 @@ fn needs_reading(flow: &CompiledFlow, state: &FlowState, text: &str, time: &Time
         return true;
     }
     match flow.flow.state(&state.state) {
+        // Any reply is the answer at a wait; an llm state's own LLM reads the message.
+        Some(State::Wait(_) | State::Llm(_)) => false,
         Some(State::Choice(c)) => match_option(text, &c.options).is_none(),
         Some(State::Ask(a)) if !a.slot_type.is_free_text() => {
             let rules = SlotRules {
@@ -473,6 +512,55 @@ fn needs_reading(flow: &CompiledFlow, state: &FlowState, text: &str, time: &Time
                 && (text.contains('?') || text.split_whitespace().count() > 6)
         }
         _ => true,
+    }
+}
+
+/// A stable fingerprint of a tenant's overrides (names, scopes and change times).
+fn fingerprint(overrides: &[PromptOverride]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for o in overrides {
+        (&o.name, &o.flow_key, o.updated_at.timestamp_micros()).hash(&mut h);
+    }
+    h.finish()
+}
+
+impl AgentTurns {
+    /// The flow's templates with the tenant's overrides applied (cached per flow version until
+    /// the overrides change); the flow's own when the tenant has none.
+    fn prompts_for(
+        &self,
+        tenant: TenantId,
+        info: &TenantInfo,
+        flow: &CompiledFlow,
+    ) -> Arc<Prompts> {
+        if info.overrides.is_empty() {
+            return Arc::new(flow.prompts.clone());
+        }
+        let key = (tenant, flow.key.clone(), flow.version);
+        if let Some(hit) = self.overridden.lock().ok().and_then(|c| {
+            c.get(&key)
+                .filter(|(fp, _)| *fp == info.overrides_fp)
+                .map(|(_, p)| p.clone())
+        }) {
+            return hit;
+        }
+        let prompts = match prompt_overrides::apply(
+            &flow.prompts,
+            &info.overrides,
+            &flow.flow,
+            &flow.key,
+        ) {
+            Ok(p) => Arc::new(p),
+            Err(error) => {
+                tracing::warn!(%tenant, flow = %flow.key, %error, "prompt overrides do not compile; using the defaults");
+                Arc::new(flow.prompts.clone())
+            }
+        };
+        if let Ok(mut cache) = self.overridden.lock() {
+            cache.insert(key, (info.overrides_fp, prompts.clone()));
+        }
+        prompts
     }
 }
 

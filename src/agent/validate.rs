@@ -81,8 +81,9 @@ pub fn is_identifier(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-struct Checker<'a> {
-    flow: &'a Flow,
+/// A check in progress (the newer kinds' checks are in `validate_kinds.rs`).
+pub(super) struct Checker<'a> {
+    pub(super) flow: &'a Flow,
     templates: &'a dyn Fn(&str) -> bool,
     problems: Vec<FlowProblem>,
 }
@@ -96,11 +97,11 @@ impl Checker<'_> {
         });
     }
 
-    fn error(&mut self, path: String, message: String) {
+    pub(super) fn error(&mut self, path: String, message: String) {
         self.push(Severity::Error, path, message);
     }
 
-    fn warn(&mut self, path: String, message: String) {
+    pub(super) fn warn(&mut self, path: String, message: String) {
         self.push(Severity::Warning, path, message);
     }
 
@@ -142,6 +143,10 @@ impl Checker<'_> {
             State::Ask(a) => self.check_ask(&base, a),
             State::Route(r) => self.check_route(&base, r),
             State::Set(s) => self.check_set(&base, s),
+            State::Http(h) => self.check_http(&base, h),
+            State::Wait(w) => self.check_wait(&base, w),
+            State::Subflow(s) => self.check_subflow(&base, s),
+            State::Llm(l) => self.check_llm(&base, l),
             State::Message(_) | State::Handoff(_) | State::End(_) => {}
         }
     }
@@ -180,7 +185,7 @@ impl Checker<'_> {
         }
     }
 
-    fn check_expression(&mut self, path: String, source: &str) {
+    pub(super) fn check_expression(&mut self, path: String, source: &str) {
         if let Err(e) = expr::check(source) {
             self.error(path, format!("invalid expression: {}", e.detail));
         }
@@ -305,7 +310,7 @@ impl Checker<'_> {
         }
     }
 
-    fn check_template(&mut self, path: &str, name: &str) {
+    pub(super) fn check_template(&mut self, path: &str, name: &str) {
         if !(self.templates)(name) {
             self.error(path.to_string(), format!("unknown template \"{name}\""));
         }
@@ -322,7 +327,7 @@ impl Checker<'_> {
         }
     }
 
-    fn check_attempts(&mut self, base: &str, max_attempts: Option<u32>) {
+    pub(super) fn check_attempts(&mut self, base: &str, max_attempts: Option<u32>) {
         if max_attempts == Some(0) {
             let msg = "must be at least 1".to_string();
             self.error(format!("{base}.max_attempts"), msg);
@@ -411,12 +416,14 @@ impl Checker<'_> {
         }
     }
 
-    /// The state an auto-transitioning state moves on to (a route's `default`).
+    /// The state an auto-transitioning state moves on to (a route's `default`, an http
+    /// state's `next`).
     fn message_next(&self, index: usize) -> Option<usize> {
         match self.flow.states.get(index) {
             Some((_, State::Message(m))) => self.flow.position(&m.next),
             Some((_, State::Set(s))) => self.flow.position(&s.next),
             Some((_, State::Route(r))) => self.flow.position(&r.default),
+            Some((_, State::Http(h))) => self.flow.position(&h.next),
             _ => None,
         }
     }

@@ -16,6 +16,7 @@ use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
     info(title = "Switchboard API", description = "Configure and read a Switchboard messaging gateway. Authenticate with `Authorization: Bearer <api key>`."),
     paths(
         tenants::api::create_tenant, tenants::api::list_tenants, tenants::api::current_tenant,
+        tenants::api::webhook_secret,
         channels::api::create_channel, channels::api::list_channels, channels::api::get_channel,
         channels::api::update_channel, channels::api::delete_channel,
         inbox::api::list_conversations, inbox::api::get_conversation, inbox::api::list_messages,
@@ -33,6 +34,7 @@ use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
     ),
     components(schemas(
         tenants::db::Tenant, tenants::api::CreateTenant, tenants::api::CreatedTenant,
+        tenants::api::WebhookSecret,
         channels::db::Channel, channels::api::CreateChannel, channels::api::UpdateChannel, channels::ChannelKind,
         inbox::db::ConversationView, inbox::MessageView, Page<inbox::db::ConversationView>, Page<inbox::MessageView>,
         jobs::DeadJob,

@@ -100,7 +100,8 @@ async fn claim_locked(
            AND (j.ordering_key IS NULL OR NOT EXISTS ( \
                 SELECT 1 FROM jobs e \
                 WHERE e.ordering_key = j.ordering_key AND e.id < j.id \
-                  AND e.status IN ('queued', 'running'))) \
+                  AND e.status IN ('queued', 'running') \
+                  AND NOT (e.status = 'queued' AND e.attempts = 0 AND e.run_at > now()))) \
          ORDER BY j.id LIMIT $2 FOR UPDATE OF j SKIP LOCKED",
     )
     .bind(kind)

@@ -8,6 +8,8 @@
 //! * A handler completes a job by deleting it in the same transaction as its effects
 //!   ([`complete`]), so effect and completion commit together: exactly once, even across crashes.
 //! * Jobs sharing an `ordering_key` (a conversation) run strictly one after another in id order.
+//!   A job scheduled for later that has never run (a `wait` state's timer) does not hold back the
+//!   jobs behind it until it is due; a job waiting to be retried does, so retries keep the order.
 //! * Failures back off exponentially with full jitter; after `max_attempts` a job is dead-lettered
 //!   with its last error and can be retried through the API.
 //! * A janitor vacuums the queue every few seconds, since autovacuum wakes too rarely for it.
@@ -32,6 +34,8 @@ pub use worker::{Handlers, JobError, JobHandler, WorkerPool};
 pub enum JobKind {
     /// Run the agent for one inbound message.
     AgentTurn,
+    /// A flow's `wait` state timed out.
+    FlowTimeout,
 }
 
 impl JobKind {
@@ -39,6 +43,7 @@ impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AgentTurn => "agent_turn",
+            Self::FlowTimeout => "flow_timeout",
         }
     }
 
@@ -46,6 +51,7 @@ impl JobKind {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "agent_turn" => Some(Self::AgentTurn),
+            "flow_timeout" => Some(Self::FlowTimeout),
             _ => None,
         }
     }
@@ -57,10 +63,9 @@ mod tests {
 
     #[test]
     fn job_kinds_round_trip_through_their_names() {
-        assert_eq!(
-            JobKind::parse(JobKind::AgentTurn.as_str()),
-            Some(JobKind::AgentTurn)
-        );
+        for kind in [JobKind::AgentTurn, JobKind::FlowTimeout] {
+            assert_eq!(JobKind::parse(kind.as_str()), Some(kind));
+        }
         assert_eq!(JobKind::parse("nope"), None);
     }
 }

@@ -50,7 +50,8 @@ pub async fn claim(
              AND (j.ordering_key IS NULL OR NOT EXISTS ( \
                   SELECT 1 FROM jobs e \
                   WHERE e.ordering_key = j.ordering_key AND e.id < j.id \
-                    AND e.status IN ('queued', 'running'))) \
+                    AND e.status IN ('queued', 'running') \
+                  AND NOT (e.status = 'queued' AND e.attempts = 0 AND e.run_at > now()))) \
            ORDER BY j.id LIMIT $2 FOR UPDATE SKIP LOCKED) \
          UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, \
                 locked_until = now() + make_interval(secs => $3), locked_by = $4, updated_at = now() \

@@ -1,9 +1,13 @@
-//! Tenant routes: `POST/GET /api/v1/tenants` (admin key) and `GET /api/v1/tenant` (tenant key).
+//! Tenant routes: `POST/GET /api/v1/tenants` (admin key), `GET /api/v1/tenant` and
+//! `GET /api/v1/tenant/webhook-secret` (tenant key).
 
 use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
 use serde::{Deserialize, Serialize};
 
+use secrecy::ExposeSecret;
+
 use super::db::{self, Tenant};
+use super::webhook_secret::{self, WebhookSecretError};
 use crate::app::AppState;
 use crate::auth::api_keys::{self, SCOPE_TENANT};
 use crate::http::{error::ResultExt, AdminAuth, ApiError, ApiJson, TenantAuth};
@@ -13,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tenants", get(list_tenants).post(create_tenant))
         .route("/api/v1/tenant", get(current_tenant))
+        .route("/api/v1/tenant/webhook-secret", get(webhook_secret))
 }
 
 /// Body of `POST /api/v1/tenants`.
@@ -99,6 +104,41 @@ pub async fn current_tenant(
         .ok_or(ApiError::NotFound("tenant"))?;
     tx.commit().await?;
     Ok(Json(tenant))
+}
+
+/// The key flows' webhook calls are signed with, and how.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookSecret {
+    /// The secret (`whsec_…`); the whole string is the HMAC key.
+    pub secret: String,
+    /// The header carrying the signature.
+    pub header: &'static str,
+    /// How the signature is made.
+    pub scheme: &'static str,
+}
+
+/// The tenant's webhook secret (created on first use): `http` flow states sign each request with
+/// it, so the business can check a request came from its Switchboard.
+#[utoipa::path(get, path = "/api/v1/tenant/webhook-secret", tag = "tenants",
+    responses((status = 200, body = WebhookSecret)), security(("api_key" = [])))]
+pub async fn webhook_secret(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+) -> Result<Json<WebhookSecret>, ApiError> {
+    let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
+    let secret = webhook_secret::get_or_create(&mut tx, &state.secrets)
+        .await
+        .map_err(|e| match e {
+            WebhookSecretError::Database(db) => ApiError::Database(db),
+            WebhookSecretError::NoTenant => ApiError::NotFound("tenant"),
+            other => ApiError::Internal(other.into()),
+        })?;
+    tx.commit().await?;
+    Ok(Json(WebhookSecret {
+        secret: secret.expose_secret().to_string(),
+        header: crate::agent::webhook::SIGNATURE_HEADER,
+        scheme: "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" keyed with the secret>",
+    }))
 }
 
 /// Whether a slug is acceptable (mirrors the table's CHECK).

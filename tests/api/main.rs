@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+use common::fake_openai;
 
 mod bad_input;
 mod cli;
@@ -14,6 +15,7 @@ mod multi_node;
 mod prompts_api;
 mod public_form;
 mod routing;
+mod state_kinds;
 mod tenants_api;
 mod understanding;
 mod webchat;

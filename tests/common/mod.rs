@@ -46,6 +46,7 @@ pub fn test_settings() -> Settings {
     s.server.port = 0;
     s.agent.flows_dir = format!("{root}/flows").into();
     s.agent.prompts_dir = format!("{root}/prompts").into();
+    s.agent.http_allow_private = true;
     s.jobs.poll_interval_ms = 50;
     s.jobs.lease_secs = 5;
     s.jobs.backoff_base_ms = 20;

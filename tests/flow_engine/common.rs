@@ -6,7 +6,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
 use switchboard::agent::{
-    initial_state, parse_flow, step, Flow, FlowState, Prompts, StepContext, StepOutcome, TurnInput,
+    initial_state, parse_flow, step, Callees, Flow, FlowState, Prompts, StepContext, StepOutcome,
+    TurnInput,
 };
 use switchboard::nlu::datetime::TimeContext;
 use switchboard::nlu::{NluModel, Understanding};
@@ -45,6 +46,8 @@ pub struct Chat {
     pub tz: chrono_tz::Tz,
     /// The understanding of the last message sent.
     pub understood: Understanding,
+    /// Flows `subflow` states may call.
+    pub callees: Callees,
 }
 
 impl Chat {
@@ -65,6 +68,7 @@ impl Chat {
             now: now(),
             tz: chrono_tz::UTC,
             understood: Understanding::default(),
+            callees: Callees::new(),
         }
     }
 
@@ -83,15 +87,38 @@ impl Chat {
 
     pub fn try_send(&mut self, text: &str) -> Result<StepOutcome, switchboard::agent::StepError> {
         self.understood = self.understand(text);
+        self.try_input(&TurnInput::Text(text.into()))
+    }
+
+    /// Feeds any input (an effect's result, a timer) with the last message's understanding.
+    pub fn try_input(
+        &mut self,
+        input: &TurnInput,
+    ) -> Result<StepOutcome, switchboard::agent::StepError> {
         let ctx = StepContext::new(self.now, &self.prompts, &self.vars)
             .in_zone(self.tz)
-            .understood(&self.understood);
-        step(&self.flow, &self.state, &TurnInput::Text(text.into()), &ctx)
+            .understood(&self.understood)
+            .calling(&self.callees);
+        step(&self.flow, &self.state, input, &ctx)
+    }
+
+    /// Feeds `input`, keeps the new state and returns the outcome.
+    pub fn input(&mut self, input: TurnInput) -> StepOutcome {
+        let out = self.try_input(&input).unwrap();
+        self.state = out.state.clone();
+        out
     }
 
     pub fn slot(&self, name: &str) -> Option<&str> {
         self.state.slots.get(name).and_then(Value::as_str)
     }
+}
+
+/// A chat over the flow in `yaml`, with the demo templates plus the flow's inline texts.
+pub fn chat_of(yaml: &str) -> Chat {
+    let flow = parse_flow(yaml).unwrap();
+    let prompts = demo_prompts().with_flow_texts(&flow).unwrap();
+    Chat::new(flow, prompts)
 }
 
 /// All reply texts of an outcome, in order.

@@ -4,10 +4,13 @@
 
 mod common;
 mod demo_flow;
+mod http_wait;
+mod kinds_validation;
 mod machine_edges;
 mod matching;
 mod prompts;
 mod repair;
 mod slots;
+mod subflow_llm;
 mod understanding;
 mod validation;
