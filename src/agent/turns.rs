@@ -117,6 +117,9 @@ impl AgentTurns {
         text: &str,
         time: &TimeContext,
     ) -> Understanding {
+        if plain_answer(flow, state, text, time) {
+            return Understanding::default();
+        }
         let fused = self.embedding_probabilities(flow, state, text, time).await;
         flow.nlu
             .understand(text, time, flow.flow.country_code(), fused.as_deref())
@@ -393,7 +396,11 @@ impl AgentTurns {
                 content: json!({
                     "options": reply.options,
                     "state": outcome.state.state,
-                    "understanding": &understanding,
+                    "understanding": {
+                        "intent": &understanding.intent,
+                        "entities": &understanding.entities,
+                        "source": understanding.source,
+                    },
                 }),
                 delivery_status: "sent".into(),
                 created_at: now,
@@ -484,6 +491,27 @@ fn wants_llm(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeCont
 /// Whether `text` must be classified beyond the cheap n-gram model: the flow has intents and the
 /// text is not simply a valid answer (a button press, an option, a well-formed email at an
 /// email question), which the state machine takes as it is.
+/// Whether `text` is simply a valid answer to the waiting question (an option, a well-formed
+/// email at an email question, …): the state machine takes it as it is and nothing needs reading.
+fn plain_answer(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeContext) -> bool {
+    if !state.started || state.status != FlowStatus::Active {
+        return false;
+    }
+    match flow.flow.state(&state.state) {
+        Some(State::Choice(c)) => match_option(text, &c.options).is_some(),
+        Some(State::Ask(a)) if !a.slot_type.is_free_text() => {
+            let rules = SlotRules {
+                today: time.today(),
+                now: time.now,
+                tz: time.tz,
+                country_code: a.calling_code(),
+            };
+            normalize_slot(a.slot_type, text, &rules).is_ok()
+        }
+        _ => false,
+    }
+}
+
 fn needs_reading(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeContext) -> bool {
     if flow.flow.understanding.intents.is_empty() {
         return false;
