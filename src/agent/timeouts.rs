@@ -10,7 +10,7 @@
 //! completes without writing or saying anything; a scheduled timer that has not run yet does
 //! not hold back the conversation's later jobs (see `jobs::queue::claim`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -19,12 +19,11 @@ use sqlx::PgConnection;
 
 use super::machine::{FlowState, FlowStatus, StepContext, StepOutcome, TurnInput};
 use super::registry::{CompiledFlow, RegistryError};
-use super::turn_writes::{events_of, route_results, write_results, TurnResult};
+use super::turn_writes::{bot_replies, persist, status_of, TurnResult};
 use super::turns::{business_zone, AgentTurns, TenantInfo};
 use crate::bus::{publish_logged, Event};
 use crate::db::set_tenant;
-use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
-use crate::inbox::MessageView;
+use crate::ids::{ChannelId, ConversationId, TenantId};
 use crate::jobs::{ClaimedJob, JobError, JobKind, TxJobHandler};
 
 /// Schedules the timer of every result that stopped at a wait state (in the turn's transaction).
@@ -113,13 +112,9 @@ impl TxJobHandler for FlowTimeouts {
         conn: &mut PgConnection,
         jobs: &[ClaimedJob],
     ) -> Result<(Vec<(i64, JobError)>, Vec<Event>), sqlx::Error> {
-        let mut by_tenant: BTreeMap<TenantId, Vec<&ClaimedJob>> = BTreeMap::new();
-        for job in jobs {
-            by_tenant.entry(job.tenant_id).or_default().push(job);
-        }
         let mut failures = Vec::new();
         let mut events = Vec::new();
-        for (tenant, jobs) in by_tenant {
+        for (tenant, jobs) in crate::jobs::in_tx::by_tenant(jobs) {
             set_tenant(conn, tenant).await?;
             let (f, e) = self.run_tenant(conn, tenant, &jobs).await?;
             failures.extend(f);
@@ -179,12 +174,9 @@ impl FlowTimeouts {
                 }
             }
         }
-        write_results(conn, tenant, &results).await?;
-        let routed = route_results(conn, tenant, &results).await?;
+        let events = persist(conn, tenant, results).await?;
         crate::jobs::in_tx::delete(conn, &done).await?;
         metrics::counter!("flow_timeouts_total").increment(done.len() as u64);
-        let mut events = events_of(tenant, results);
-        events.extend(routed);
         Ok((failures, events))
     }
 
@@ -255,31 +247,14 @@ fn result_of(
     outcome: StepOutcome,
     now: DateTime<Utc>,
 ) -> TurnResult {
-    let (status, owner_kind) = match outcome.state.status {
-        FlowStatus::Handoff => ("handoff", "none"),
-        _ => ("open", "bot"),
-    };
-    let replies = outcome
-        .replies
-        .iter()
-        .enumerate()
-        .map(|(i, reply)| MessageView {
-            id: MessageId::new(),
-            conversation_id: conv.id,
-            seq: conv.last_seq + 1 + i as i64,
-            direction: "outbound".into(),
-            author_kind: "bot".into(),
-            author_agent_id: None,
-            body: reply.text.clone(),
-            content: json!({
-                "options": reply.options,
-                "state": outcome.state.state,
-                "timeout": true,
-            }),
-            delivery_status: "sent".into(),
-            created_at: now,
-        })
-        .collect();
+    let (status, owner_kind) = status_of(outcome.state.status);
+    let replies = bot_replies(
+        conv.id,
+        conv.last_seq,
+        &outcome,
+        &json!({"timeout": true}),
+        now,
+    );
     TurnResult {
         conversation: conv.id,
         old_version: conv.version,

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use super::effect::WaitTimer;
-use super::machine::FlowState;
+use super::machine::{FlowState, FlowStatus, StepOutcome};
 use crate::bus::{Event, EventKind};
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
 use crate::inbox::MessageView;
@@ -65,6 +65,62 @@ fn team_key(req: &RouteRequest) -> &str {
         RouteTarget::Triage => "triage",
         RouteTarget::Bot => "",
     }
+}
+
+/// Conversation `status` and `owner_kind` after a step that left the flow in `status`.
+pub(super) fn status_of(status: FlowStatus) -> (&'static str, &'static str) {
+    match status {
+        FlowStatus::Handoff => ("handoff", "none"),
+        _ => ("open", "bot"),
+    }
+}
+
+/// The step's replies as outbound bot messages numbered after `last_seq`; each message's content
+/// carries its options, the state and the fields of `extra` (a JSON object).
+pub(super) fn bot_replies(
+    conversation: ConversationId,
+    last_seq: i64,
+    outcome: &StepOutcome,
+    extra: &Value,
+    now: DateTime<Utc>,
+) -> Vec<MessageView> {
+    outcome
+        .replies
+        .iter()
+        .enumerate()
+        .map(|(i, reply)| {
+            let mut content = json!({"options": reply.options, "state": outcome.state.state});
+            if let (Value::Object(c), Value::Object(more)) = (&mut content, extra) {
+                c.extend(more.clone());
+            }
+            MessageView {
+                id: MessageId::new(),
+                conversation_id: conversation,
+                seq: last_seq + 1 + i as i64,
+                direction: "outbound".into(),
+                author_kind: "bot".into(),
+                author_agent_id: None,
+                body: reply.text.clone(),
+                content,
+                delivery_status: "sent".into(),
+                created_at: now,
+            }
+        })
+        .collect()
+}
+
+/// Everything a batch of turns writes (states, replies, timers, then routing of handed-over
+/// conversations), giving the events to publish after commit.
+pub(super) async fn persist(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    results: Vec<TurnResult>,
+) -> Result<Vec<Event>, sqlx::Error> {
+    write_results(conn, tenant, &results).await?;
+    let routed = route_results(conn, tenant, &results).await?;
+    let mut events = events_of(tenant, results);
+    events.extend(routed);
+    Ok(events)
 }
 
 pub(super) async fn write_results(

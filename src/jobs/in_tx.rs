@@ -37,6 +37,18 @@ pub trait TxJobHandler: Send + Sync + 'static {
     async fn after_commit(&self, events: Vec<Event>);
 }
 
+/// A claimed batch grouped by tenant (tenant order), so each group runs under one
+/// `app.tenant_id`.
+pub fn by_tenant(
+    jobs: &[ClaimedJob],
+) -> std::collections::BTreeMap<crate::ids::TenantId, Vec<&ClaimedJob>> {
+    let mut groups: std::collections::BTreeMap<_, Vec<&ClaimedJob>> = Default::default();
+    for job in jobs {
+        groups.entry(job.tenant_id).or_default().push(job);
+    }
+    groups
+}
+
 /// Delete completed jobs (inside the claiming transaction, which holds their row locks).
 pub async fn delete(conn: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
