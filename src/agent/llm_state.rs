@@ -144,11 +144,8 @@ impl<'f> Run<'f> {
     }
 
     fn llm_slot_rules(&self) -> SlotRules<'f> {
-        let now = self.ctx.local_now();
         SlotRules {
-            today: now.date(),
-            now,
-            tz: self.ctx.tz,
+            time: self.ctx.time(),
             country_code: self.flow.country_code(),
         }
     }

@@ -343,9 +343,7 @@ impl<'f> Run<'f> {
     /// The rules slot answers are normalised with at ask state `a`.
     pub(super) fn slot_rules(&self, a: &'f AskState) -> SlotRules<'f> {
         SlotRules {
-            today: self.ctx.local_now().date(),
-            now: self.ctx.local_now(),
-            tz: self.ctx.tz,
+            time: self.ctx.time(),
             country_code: a.calling_code(),
         }
     }

@@ -15,15 +15,22 @@ use super::machine::{Extra, Run, StepError};
 impl<'f> Run<'f> {
     /// The state a `route` state sends the conversation to.
     pub(super) fn route(&self, name: &str, r: &'f RouteState) -> Result<&'f str, StepError> {
+        // Built once, and only when a rule has a condition to evaluate.
+        let mut vars: Option<Value> = None;
         for rule in &r.routes {
-            if self.rule_holds(name, rule)? {
+            if self.rule_holds(name, rule, &mut vars)? {
                 return Ok(&rule.to);
             }
         }
         Ok(&r.default)
     }
 
-    fn rule_holds(&self, name: &str, rule: &Route) -> Result<bool, StepError> {
+    fn rule_holds(
+        &self,
+        name: &str,
+        rule: &Route,
+        vars: &mut Option<Value>,
+    ) -> Result<bool, StepError> {
         let understanding = self.ctx.understanding;
         if let Some(wanted) = &rule.intent {
             let Some(intent) = understanding.and_then(|u| u.intent.as_ref()) else {
@@ -39,7 +46,10 @@ impl<'f> Run<'f> {
             }
         }
         match &rule.when {
-            Some(source) => Ok(expr::truthy(source, &self.expr_vars(name))?),
+            Some(source) => {
+                let vars = vars.get_or_insert_with(|| self.expr_vars(name));
+                Ok(expr::truthy(source, vars)?)
+            }
             None => Ok(true),
         }
     }

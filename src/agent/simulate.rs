@@ -180,6 +180,24 @@ mod tests {
     use crate::agent::flow::parse_flow;
     use serde_json::json;
 
+    /// Runs `turns` through `flow` offline (no LLM, no webhooks), with no intents or subflows.
+    async fn run_offline(
+        flow: &Flow,
+        prompts: &Prompts,
+        vars: &Value,
+        turns: &[String],
+    ) -> Result<Vec<SimulatedTurn>, SimulateError> {
+        let nlu = NluModel::default();
+        let callees = Callees::new();
+        let run = Runnable {
+            flow,
+            prompts,
+            nlu: &nlu,
+            callees: &callees,
+        };
+        simulate(run, vars, Utc::now(), turns, &mut SimPerformer::offline()).await
+    }
+
     #[tokio::test]
     async fn runs_turns_in_order_and_carries_state() {
         let flow = parse_flow(
@@ -195,18 +213,7 @@ mod tests {
             .unwrap();
         let vars = json!({"business": {"name": "Acme"}});
         let turns = vec!["hey".to_string(), "Ada".to_string()];
-        let nlu = NluModel::default();
-        let callees = Callees::new();
-        let run = Runnable {
-            flow: &flow,
-            prompts: &prompts,
-            nlu: &nlu,
-            callees: &callees,
-        };
-        let mut offline = SimPerformer::offline();
-        let out = simulate(run, &vars, Utc::now(), &turns, &mut offline)
-            .await
-            .unwrap();
+        let out = run_offline(&flow, &prompts, &vars, &turns).await.unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].replies[0].text, "Hello Acme");
         assert_eq!(out[0].state, "name");
@@ -226,17 +233,8 @@ mod tests {
         )
         .unwrap();
         let prompts = Prompts::new().with_flow_texts(&flow).unwrap();
-        let nlu = NluModel::default();
-        let callees = Callees::new();
-        let run = Runnable {
-            flow: &flow,
-            prompts: &prompts,
-            nlu: &nlu,
-            callees: &callees,
-        };
         let turns = vec!["hello".to_string(), "book me".to_string()];
-        let mut offline = SimPerformer::offline();
-        let out = simulate(run, &json!({}), Utc::now(), &turns, &mut offline)
+        let out = run_offline(&flow, &prompts, &json!({}), &turns)
             .await
             .unwrap();
         assert_eq!(out[1].replies[0].text, "Away");
@@ -257,16 +255,7 @@ mod tests {
         )
         .unwrap();
         let prompts = Prompts::new().with_flow_texts(&flow).unwrap();
-        let nlu = NluModel::default();
-        let callees = Callees::new();
-        let run = Runnable {
-            flow: &flow,
-            prompts: &prompts,
-            nlu: &nlu,
-            callees: &callees,
-        };
-        let mut offline = SimPerformer::offline();
-        let err = simulate(run, &json!({}), Utc::now(), &["x".into()], &mut offline)
+        let err = run_offline(&flow, &prompts, &json!({}), &["x".into()])
             .await
             .unwrap_err();
         assert_eq!(err.turn, 0);

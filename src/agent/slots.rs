@@ -9,7 +9,7 @@
 //! - Every `SlotError` message is written for the customer; it is shown
 //!   verbatim through the retry template's `error` variable.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -117,12 +117,8 @@ pub enum SlotError {
 /// Context a normaliser may need besides the answer itself.
 #[derive(Debug, Clone, Copy)]
 pub struct SlotRules<'a> {
-    /// The customer's "today", for relative dates.
-    pub today: NaiveDate,
-    /// The business's local date and time now.
-    pub now: NaiveDateTime,
-    /// The business's time zone.
-    pub tz: chrono_tz::Tz,
+    /// The business's local "now" and time zone; relative dates resolve against its day.
+    pub time: TimeContext,
     /// Calling code for national phone numbers, digits only (e.g. "1", "44").
     pub country_code: &'a str,
 }
@@ -145,19 +141,12 @@ pub fn normalize_slot(
     }
 }
 
-fn time_context(rules: &SlotRules<'_>) -> TimeContext {
-    TimeContext {
-        now: rules.now,
-        tz: rules.tz,
-    }
-}
-
 /// A day: the first day of any time expression, else the strict date reader (which explains
 /// ambiguous numeric dates).
 fn parse_day(input: &str, rules: &SlotRules<'_>) -> Result<NaiveDate, SlotError> {
-    match dates::parse_date(input, rules.today) {
+    match dates::parse_date(input, rules.time.today()) {
         Ok(day) => Ok(day),
-        Err(SlotError::DateUnrecognised) => resolve(input, &time_context(rules))
+        Err(SlotError::DateUnrecognised) => resolve(input, &rules.time)
             .and_then(|v| v.first_date())
             .ok_or(SlotError::DateUnrecognised),
         Err(other) => Err(other),
@@ -169,10 +158,10 @@ fn parse_when(input: &str, rules: &SlotRules<'_>) -> Result<Value, SlotError> {
     if input.trim().is_empty() {
         return Err(SlotError::Empty);
     }
-    match resolve(input, &time_context(rules)) {
+    match resolve(input, &rules.time) {
         Some(value) => Ok(time_value_json(&value)),
         // The strict date reader explains what is wrong (e.g. an ambiguous 3/12/2026).
-        None => match dates::parse_date(input, rules.today) {
+        None => match dates::parse_date(input, rules.time.today()) {
             Err(SlotError::DateUnrecognised) => Err(SlotError::WhenUnrecognised),
             Err(other) => Err(other),
             Ok(day) => Ok(time_value_json(&crate::nlu::datetime::TimeValue::Date {
@@ -196,7 +185,8 @@ pub fn normalize_text(input: &str) -> Result<String, SlotError> {
     Ok(text.to_string())
 }
 
-const NUMBER_WORDS: [&str; 21] = [
+/// Number words "zero" to "twenty", by value.
+pub(crate) const NUMBER_WORDS: [&str; 21] = [
     "zero",
     "one",
     "two",

@@ -143,9 +143,9 @@ impl<'a> StepContext<'a> {
         }
     }
 
-    /// The business's local date and time now.
-    pub fn local_now(&self) -> chrono::NaiveDateTime {
-        self.now.with_timezone(&self.tz).naive_local()
+    /// The business's local "now" and time zone, as date/time expressions resolve against.
+    pub fn time(&self) -> crate::nlu::datetime::TimeContext {
+        crate::nlu::datetime::TimeContext::from_utc(self.now, self.tz)
     }
 }
 

@@ -10,7 +10,7 @@
 //! batch's row locks are held), and a `wait` state's timer is scheduled with the writes (see
 //! `timeouts`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,11 +31,10 @@ use super::prompts::Prompts;
 use super::registry::{CompiledFlow, FlowRegistry};
 use super::slots::{normalize_slot, SlotRules};
 pub use super::turn_effects::Effects;
-use super::turn_writes::{events_of, route_results, write_results, TurnResult};
+use super::turn_writes::{bot_replies, persist, status_of, TurnResult};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
 use crate::db::set_tenant;
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
-use crate::inbox::MessageView;
 use crate::jobs::{ClaimedJob, JobError, TxJobHandler};
 use crate::llm::{cost_micros, LlmClient, PriceTable, Usage};
 use crate::nlu::datetime::TimeContext;
@@ -197,13 +196,9 @@ impl TxJobHandler for AgentTurns {
         conn: &mut PgConnection,
         jobs: &[ClaimedJob],
     ) -> Result<(Vec<(i64, JobError)>, Vec<Event>), sqlx::Error> {
-        let mut by_tenant: BTreeMap<TenantId, Vec<&ClaimedJob>> = BTreeMap::new();
-        for job in jobs {
-            by_tenant.entry(job.tenant_id).or_default().push(job);
-        }
         let mut failures = Vec::new();
         let mut events = Vec::new();
-        for (tenant, jobs) in by_tenant {
+        for (tenant, jobs) in crate::jobs::in_tx::by_tenant(jobs) {
             set_tenant(conn, tenant).await?;
             let (f, e) = self.run_tenant(conn, tenant, &jobs).await?;
             failures.extend(f);
@@ -314,12 +309,9 @@ impl AgentTurns {
                 }
             }
         }
-        write_results(conn, tenant, &results).await?;
-        let routed = route_results(conn, tenant, &results).await?;
+        let events = persist(conn, tenant, results).await?;
         crate::jobs::in_tx::delete(conn, &done).await?;
         metrics::counter!("agent_turns_total").increment(done.len() as u64);
-        let mut events = events_of(tenant, results);
-        events.extend(routed);
         Ok((failures, events))
     }
 
@@ -367,8 +359,9 @@ impl AgentTurns {
             }
             _ => embedded,
         };
-        let prompts = self.prompts_for(tenant, info, &flow);
-        let ctx = StepContext::new(now, &prompts, vars)
+        let overridden = self.overridden_prompts(tenant, info, &flow);
+        let prompts = overridden.as_deref().unwrap_or(&flow.prompts);
+        let ctx = StepContext::new(now, prompts, vars)
             .in_zone(tz)
             .understood(&understanding)
             .calling(&callees);
@@ -377,35 +370,15 @@ impl AgentTurns {
             .performer(conn, tenant, conv.id, info)
             .run(&flow.flow, &state, &input, &ctx)
             .await?;
-        let (status, owner_kind) = match outcome.state.status {
-            FlowStatus::Handoff => ("handoff", "none"),
-            _ => ("open", "bot"),
-        };
-        let replies = outcome
-            .replies
-            .iter()
-            .enumerate()
-            .map(|(i, reply)| MessageView {
-                id: MessageId::new(),
-                conversation_id: conv.id,
-                seq: conv.last_seq + 1 + i as i64,
-                direction: "outbound".into(),
-                author_kind: "bot".into(),
-                author_agent_id: None,
-                body: reply.text.clone(),
-                content: json!({
-                    "options": reply.options,
-                    "state": outcome.state.state,
-                    "understanding": {
-                        "intent": &understanding.intent,
-                        "entities": &understanding.entities,
-                        "source": understanding.source,
-                    },
-                }),
-                delivery_status: "sent".into(),
-                created_at: now,
-            })
-            .collect();
+        let (status, owner_kind) = status_of(outcome.state.status);
+        let understood = json!({
+            "understanding": {
+                "intent": &understanding.intent,
+                "entities": &understanding.entities,
+                "source": understanding.source,
+            }
+        });
+        let replies = bot_replies(conv.id, conv.last_seq, &outcome, &understood, now);
         let route = outcome.handoff.as_deref().map(|reason| {
             let at = callees.active(&flow, &outcome.state);
             route_request(&at.flow, &outcome.state, reason, &understanding)
@@ -488,9 +461,6 @@ fn wants_llm(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeCont
     flow.flow.understanding.engine != Engine::Nlu && needs_reading(flow, state, text, time)
 }
 
-/// Whether `text` must be classified beyond the cheap n-gram model: the flow has intents and the
-/// text is not simply a valid answer (a button press, an option, a well-formed email at an
-/// email question), which the state machine takes as it is.
 /// Whether `text` is simply a valid answer to the waiting question (an option, a well-formed
 /// email at an email question, …): the state machine takes it as it is and nothing needs reading.
 fn plain_answer(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeContext) -> bool {
@@ -501,9 +471,7 @@ fn plain_answer(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeC
         Some(State::Choice(c)) => match_option(text, &c.options).is_some(),
         Some(State::Ask(a)) if !a.slot_type.is_free_text() => {
             let rules = SlotRules {
-                today: time.today(),
-                now: time.now,
-                tz: time.tz,
+                time: *time,
                 country_code: a.calling_code(),
             };
             normalize_slot(a.slot_type, text, &rules).is_ok()
@@ -512,6 +480,9 @@ fn plain_answer(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeC
     }
 }
 
+/// Whether `text` must be classified beyond the cheap n-gram model: the flow has intents and the
+/// text is not simply a valid answer (see [`plain_answer`]), which the state machine takes as
+/// it is.
 fn needs_reading(flow: &CompiledFlow, state: &FlowState, text: &str, time: &TimeContext) -> bool {
     if flow.flow.understanding.intents.is_empty() {
         return false;
@@ -522,15 +493,9 @@ fn needs_reading(flow: &CompiledFlow, state: &FlowState, text: &str, time: &Time
     match flow.flow.state(&state.state) {
         // Any reply is the answer at a wait; an llm state's own LLM reads the message.
         Some(State::Wait(_) | State::Llm(_)) => false,
-        Some(State::Choice(c)) => match_option(text, &c.options).is_none(),
+        Some(State::Choice(_)) => !plain_answer(flow, state, text, time),
         Some(State::Ask(a)) if !a.slot_type.is_free_text() => {
-            let rules = SlotRules {
-                today: time.today(),
-                now: time.now,
-                tz: time.tz,
-                country_code: a.calling_code(),
-            };
-            normalize_slot(a.slot_type, text, &rules).is_err()
+            !plain_answer(flow, state, text, time)
         }
         // Any text answers a free-text question; only one that reads like a question or a
         // longer message may be a digression worth the LLM.
@@ -555,15 +520,15 @@ fn fingerprint(overrides: &[PromptOverride]) -> u64 {
 
 impl AgentTurns {
     /// The flow's templates with the tenant's overrides applied (cached per flow version until
-    /// the overrides change); the flow's own when the tenant has none.
-    fn prompts_for(
+    /// the overrides change); None when the tenant has none, so the flow's own are used as they are.
+    fn overridden_prompts(
         &self,
         tenant: TenantId,
         info: &TenantInfo,
         flow: &CompiledFlow,
-    ) -> Arc<Prompts> {
+    ) -> Option<Arc<Prompts>> {
         if info.overrides.is_empty() {
-            return Arc::new(flow.prompts.clone());
+            return None;
         }
         let key = (tenant, flow.key.clone(), flow.version);
         if let Some(hit) = self.overridden.lock().ok().and_then(|c| {
@@ -571,7 +536,7 @@ impl AgentTurns {
                 .filter(|(fp, _)| *fp == info.overrides_fp)
                 .map(|(_, p)| p.clone())
         }) {
-            return hit;
+            return Some(hit);
         }
         let prompts = match prompt_overrides::apply(
             &flow.prompts,
@@ -588,7 +553,7 @@ impl AgentTurns {
         if let Ok(mut cache) = self.overridden.lock() {
             cache.insert(key, (info.overrides_fp, prompts.clone()));
         }
-        prompts
+        Some(prompts)
     }
 }
 

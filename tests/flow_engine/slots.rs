@@ -206,9 +206,10 @@ fn dates_rejected() {
 #[test]
 fn normalize_slot_dispatches_by_type() {
     let rules = SlotRules {
-        today: today(),
-        now: today().and_hms_opt(10, 0, 0).unwrap(),
-        tz: chrono_tz::UTC,
+        time: switchboard::nlu::datetime::TimeContext {
+            now: today().and_hms_opt(10, 0, 0).unwrap(),
+            tz: chrono_tz::UTC,
+        },
         country_code: "1",
     };
     let cases = [

@@ -218,29 +218,7 @@ pub(super) fn month_number(word: &str) -> Option<u32> {
 
 /// Value of a number word from zero to nineteen.
 pub(super) fn unit_number(word: &str) -> Option<u32> {
-    const UNITS: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    UNITS
+    crate::agent::slots::NUMBER_WORDS[..20]
         .iter()
         .position(|u| *u == word)
         .and_then(|i| u32::try_from(i).ok())
