@@ -114,6 +114,12 @@ impl App {
         #[cfg(not(feature = "embeddings"))]
         let () = embeddings;
         let agent = Arc::new(agent);
+        let deferred = agent.start_deferred(
+            db.clone(),
+            settings.jobs.clone(),
+            wake_jobs.clone(),
+            stop.clone(),
+        );
         let timeouts: Arc<dyn TxJobHandler> = Arc::new(FlowTimeouts::new(agent.clone()));
         let turns: Arc<dyn TxJobHandler> = agent;
         let handlers = Handlers {
@@ -129,6 +135,7 @@ impl App {
             stop.clone(),
         );
         tasks.push(ingest_task);
+        tasks.push(deferred);
         tasks.extend(crate::jobs::janitor::start(
             db.system.clone(),
             Duration::from_secs(settings.jobs.vacuum_interval_secs),

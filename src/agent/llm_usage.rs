@@ -126,6 +126,33 @@ pub async fn month_totals(
     .await
 }
 
+/// [`record`] in a transaction of its own (for calls made outside the turn's transaction: the
+/// call happened, whatever becomes of the turn).
+pub async fn record_now(
+    db: &crate::db::Db,
+    tenant: TenantId,
+    rec: &UsageRecord<'_>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.tenant_tx(tenant).await?;
+    record(&mut tx, tenant, rec).await?;
+    tx.commit().await
+}
+
+/// [`within_quota`] now, in a transaction of its own.
+pub async fn within_quota_now(
+    db: &crate::db::Db,
+    tenant: TenantId,
+    quota: u32,
+) -> Result<bool, sqlx::Error> {
+    if quota == 0 {
+        return Ok(true);
+    }
+    let mut tx = db.tenant_tx(tenant).await?;
+    let within = within_quota(&mut tx, quota, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(within)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@
 //! persists `FlowState` and replays turns deterministically.
 
 pub mod dates;
+pub mod deferred;
 mod digress;
 pub mod dry_run;
 pub mod effect;

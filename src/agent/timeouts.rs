@@ -10,7 +10,6 @@
 //! completes without writing or saying anything; a scheduled timer that has not run yet does
 //! not hold back the conversation's later jobs (see `jobs::queue::claim`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -20,11 +19,14 @@ use sqlx::PgConnection;
 use super::machine::{FlowState, FlowStatus, StepContext, StepOutcome, TurnInput};
 use super::registry::{CompiledFlow, RegistryError};
 use super::turn_writes::{bot_replies, persist, status_of, TurnResult};
-use super::turns::{business_zone, AgentTurns, TenantInfo};
+use super::turns::{
+    business_zone, load_conversations, AgentTurns, ConversationRow, Prepared, TenantInfo, Turn,
+    DEFERRED_LEASE,
+};
 use crate::bus::{publish_logged, Event};
-use crate::db::set_tenant;
-use crate::ids::{ChannelId, ConversationId, TenantId};
-use crate::jobs::{ClaimedJob, JobError, JobKind, TxJobHandler};
+use crate::db::{set_tenant, Db};
+use crate::ids::{ConversationId, MessageId, TenantId};
+use crate::jobs::{ClaimedJob, JobError, JobKind, TxJobHandler, TxOutcome};
 
 /// Schedules the timer of every result that stopped at a wait state (in the turn's transaction).
 pub(super) async fn schedule(
@@ -81,24 +83,11 @@ impl FlowTimeouts {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct Locked {
-    id: ConversationId,
-    channel_id: ChannelId,
-    status: String,
-    owner_kind: String,
-    flow_key: Option<String>,
-    flow_version: Option<i32>,
-    flow_state: Option<Value>,
-    version: i64,
-    last_seq: i64,
-}
-
 /// A timer job's payload.
-struct Timer {
-    job: i64,
-    conversation: ConversationId,
-    token: u64,
+pub(super) struct Timer {
+    pub(super) job: i64,
+    pub(super) conversation: ConversationId,
+    pub(super) token: u64,
 }
 
 #[async_trait::async_trait]
@@ -111,19 +100,17 @@ impl TxJobHandler for FlowTimeouts {
         &self,
         conn: &mut PgConnection,
         jobs: &[ClaimedJob],
-    ) -> Result<(Vec<(i64, JobError)>, Vec<Event>), sqlx::Error> {
-        let mut failures = Vec::new();
-        let mut events = Vec::new();
+    ) -> Result<TxOutcome, sqlx::Error> {
+        let mut outcome = TxOutcome::default();
         for (tenant, jobs) in crate::jobs::in_tx::by_tenant(jobs) {
             set_tenant(conn, tenant).await?;
-            let (f, e) = self.run_tenant(conn, tenant, &jobs).await?;
-            failures.extend(f);
-            events.extend(e);
+            outcome.extend(self.run_tenant(conn, tenant, &jobs).await?);
         }
-        Ok((failures, events))
+        Ok(outcome)
     }
 
-    async fn after_commit(&self, events: Vec<Event>) {
+    async fn after_commit(&self, events: Vec<Event>, leased: Vec<ClaimedJob>) {
+        self.turns.hand_over(leased);
         publish_logged(&self.turns.bus, events).await;
     }
 }
@@ -134,61 +121,87 @@ impl FlowTimeouts {
         conn: &mut PgConnection,
         tenant: TenantId,
         jobs: &[&ClaimedJob],
-    ) -> Result<(Vec<(i64, JobError)>, Vec<Event>), sqlx::Error> {
-        let mut failures = Vec::new();
+    ) -> Result<TxOutcome, sqlx::Error> {
+        let mut out = TxOutcome::default();
         let mut done = Vec::new();
         let mut timers = Vec::new();
         for job in jobs {
             match parse_payload(job) {
                 Some(timer) => timers.push(timer),
-                None => failures.push((
+                None => out.failures.push((
                     job.id,
                     JobError::Permanent("malformed flow_timeout payload".into()),
                 )),
             }
         }
-        let ids: Vec<ConversationId> = timers.iter().map(|t| t.conversation).collect();
-        let rows: Vec<Locked> = sqlx::query_as(
-            "SELECT id, channel_id, status, owner_kind, flow_key, flow_version, flow_state, version, last_seq \
-             FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
-        let rows: HashMap<ConversationId, Locked> = rows.into_iter().map(|r| (r.id, r)).collect();
+        let keys: Vec<(ConversationId, Option<MessageId>)> =
+            timers.iter().map(|t| (t.conversation, None)).collect();
+        let rows = load_conversations(conn, &keys, true).await?;
         let info = self.turns.tenant_info(conn, tenant).await?;
+        let now = Utc::now();
         let mut results = Vec::new();
         for timer in timers {
             let Some(conv) = rows.get(&timer.conversation) else {
                 done.push(timer.job);
                 continue;
             };
-            match self.fire(conn, tenant, conv, timer.token, &info).await {
-                Ok(result) => {
-                    results.extend(result);
+            match self
+                .turns
+                .timeout_turn(conn, tenant, conv, timer.token, &info, now, None)
+                .await
+            {
+                Ok(Turn::Done(result)) => {
+                    results.push(*result);
                     done.push(timer.job);
                 }
+                Ok(Turn::Skipped) => done.push(timer.job),
+                Ok(Turn::Deferred) => out.leased.push(timer.job),
                 Err(error) => {
                     tracing::warn!(%tenant, conversation = %conv.id, job = timer.job, %error, "wait timeout failed");
-                    failures.push((timer.job, error));
+                    out.failures.push((timer.job, error));
                 }
             }
         }
-        let events = persist(conn, tenant, results).await?;
+        out.events = persist(conn, tenant, results).await?;
         crate::jobs::in_tx::delete(conn, &done).await?;
+        crate::jobs::in_tx::lease(conn, &out.leased, &self.turns.node, DEFERRED_LEASE).await?;
         metrics::counter!("flow_timeouts_total").increment(done.len() as u64);
-        Ok((failures, events))
+        Ok(out)
     }
+}
 
-    /// Runs one timer; None when it is stale or the bot does not own the conversation.
-    async fn fire(
+impl AgentTurns {
+    /// Runs one timer (see [`AgentTurns::message_turn`] for `calls`); skipped when it is stale
+    /// or the bot does not own the conversation.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn timeout_turn(
         &self,
         conn: &mut PgConnection,
         tenant: TenantId,
-        conv: &Locked,
+        conv: &ConversationRow,
         token: u64,
         info: &TenantInfo,
-    ) -> Result<Option<TurnResult>, JobError> {
+        now: DateTime<Utc>,
+        calls: Option<&Db>,
+    ) -> Result<Turn, JobError> {
+        match self.prepare_timeout(conn, tenant, conv, token).await? {
+            Some(prepared) => {
+                self.decide_timeout(tenant, conv, token, &prepared, info, now, calls)
+                    .await
+            }
+            None => Ok(Turn::Skipped),
+        }
+    }
+
+    /// The flow and state a timer fires in; None when the timer is stale (the customer
+    /// replied, went back, restarted) or the bot does not own the conversation.
+    pub(super) async fn prepare_timeout(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        conv: &ConversationRow,
+        token: u64,
+    ) -> Result<Option<Prepared>, JobError> {
         let (Some(key), Some(version), Some(stored)) =
             (&conv.flow_key, conv.flow_version, &conv.flow_state)
         else {
@@ -203,25 +216,51 @@ impl FlowTimeouts {
             return Ok(None);
         }
         let flow = self
-            .turns
             .flows
             .version(conn, tenant, key, version)
             .await
             .map_err(registry_error)?;
-        let callees = self.turns.callees(conn, tenant, &flow, &state).await?;
-        let now = Utc::now();
-        let ctx = StepContext::new(now, &flow.prompts, &info.vars)
+        let callees = self.callees(conn, tenant, &flow, &state).await?;
+        Ok(Some(Prepared {
+            flow,
+            state,
+            callees,
+        }))
+    }
+
+    /// Steps the flow with the timeout (see [`AgentTurns::message_turn`] for `calls`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn decide_timeout(
+        &self,
+        tenant: TenantId,
+        conv: &ConversationRow,
+        token: u64,
+        prepared: &Prepared,
+        info: &TenantInfo,
+        now: DateTime<Utc>,
+        calls: Option<&Db>,
+    ) -> Result<Turn, JobError> {
+        let Prepared {
+            flow,
+            state,
+            callees,
+        } = prepared;
+        let overridden = self.overridden_prompts(tenant, info, flow);
+        let prompts = overridden.as_deref().unwrap_or(&flow.prompts);
+        let ctx = StepContext::new(now, prompts, &info.vars)
             .in_zone(business_zone(&info.vars))
-            .calling(&callees);
-        let outcome = self
-            .turns
-            .performer(conn, tenant, conv.id, info)
-            .run(&flow.flow, &state, &TurnInput::Timeout { token }, &ctx)
-            .await?;
-        if outcome.state == state && outcome.replies.is_empty() {
-            return Ok(None);
+            .calling(callees);
+        let input = TurnInput::Timeout { token };
+        let Some(outcome) = self
+            .run_input(tenant, conv.id, info, (flow, state), &input, &ctx, calls)
+            .await?
+        else {
+            return Ok(Turn::Deferred);
+        };
+        if outcome.state == *state && outcome.replies.is_empty() {
+            return Ok(Turn::Skipped);
         }
-        Ok(Some(result_of(conv, &flow, outcome, now)))
+        Ok(Turn::Done(Box::new(result_of(conv, flow, outcome, now))))
     }
 }
 
@@ -232,7 +271,7 @@ fn registry_error(e: RegistryError) -> JobError {
     }
 }
 
-fn parse_payload(job: &ClaimedJob) -> Option<Timer> {
+pub(super) fn parse_payload(job: &ClaimedJob) -> Option<Timer> {
     Some(Timer {
         job: job.id,
         conversation: job.payload.get("conversation_id")?.as_str()?.parse().ok()?,
@@ -242,7 +281,7 @@ fn parse_payload(job: &ClaimedJob) -> Option<Timer> {
 
 /// The writes a fired timer makes: the new state and the bot's replies.
 fn result_of(
-    conv: &Locked,
+    conv: &ConversationRow,
     flow: &CompiledFlow,
     outcome: StepOutcome,
     now: DateTime<Utc>,

@@ -1,5 +1,6 @@
 //! The gateway's [`Performer`]: webhook calls signed with the tenant's secret and LLM replies
-//! for `llm` states, inside the transaction of an agent turn or a wait timeout.
+//! for `llm` states, for turns finished outside the batch transaction (see `deferred`); its
+//! own database work (the secret, the quota, usage records) runs in short transactions.
 //!
 //! Invariants: the webhook secret is read (created on first use) at most once per input; an LLM
 //! call is made only when an LLM is configured, enabled for the tenant and within its monthly
@@ -8,7 +9,6 @@
 //! tool call passes the guard built from the state's own allow-list, and one refusal makes the
 //! whole reply unavailable (so the flow's `fallback` runs); database errors are the only errors.
 
-use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgConnection;
 
@@ -16,12 +16,13 @@ use super::effect::{HttpRequest, HttpResult, LlmReply, LlmRequest, LlmResult};
 use super::effects::{run_step, EffectError, Performer};
 use super::flow::Flow;
 use super::llm_tools::{actions, tool_specs};
-use super::llm_usage::{record, within_quota, UsageRecord};
+use super::llm_usage::{record_now, within_quota_now, UsageRecord};
 use super::machine::{FlowState, StepContext, StepOutcome, TurnInput};
 use super::registry::{CompiledFlow, RegistryError};
 use super::subflow::Callees;
 use super::turns::{AgentTurns, LlmAgent, TenantInfo};
 use super::webhook::WebhookClient;
+use crate::db::Db;
 use crate::ids::{ConversationId, TenantId};
 use crate::jobs::JobError;
 use crate::llm::{cost_micros, ChatRequest, ToolGuard};
@@ -41,14 +42,14 @@ impl AgentTurns {
     /// A performer for one input of `conversation`.
     pub(super) fn performer<'a>(
         &'a self,
-        conn: &'a mut PgConnection,
+        db: &'a Db,
         tenant: TenantId,
         conversation: ConversationId,
         info: &TenantInfo,
     ) -> TurnPerformer<'a> {
-        let llm = self.llm.as_ref().filter(|_| info.llm_enabled);
+        let llm = self.tenant_llm(info);
         TurnPerformer {
-            conn,
+            db,
             tenant,
             conversation,
             effects: self.effects.as_ref(),
@@ -78,7 +79,7 @@ impl AgentTurns {
 
 /// One input's performer.
 pub(super) struct TurnPerformer<'a> {
-    pub(super) conn: &'a mut PgConnection,
+    pub(super) db: &'a Db,
     pub(super) tenant: TenantId,
     pub(super) conversation: ConversationId,
     pub(super) effects: Option<&'a Effects>,
@@ -108,7 +109,10 @@ impl TurnPerformer<'_> {
 
     async fn secret(&mut self, effects: &Effects) -> Result<Option<String>, sqlx::Error> {
         if self.secret.is_none() {
-            match get_or_create(self.conn, &effects.secrets).await {
+            let mut tx = self.db.tenant_tx(self.tenant).await?;
+            let found = get_or_create(&mut tx, &effects.secrets).await;
+            tx.commit().await?;
+            match found {
                 Ok(secret) => self.secret = Some(secret),
                 Err(WebhookSecretError::Database(e)) => return Err(e),
                 Err(error) => {
@@ -122,7 +126,7 @@ impl TurnPerformer<'_> {
 
     async fn record(&mut self, rec: UsageRecord<'_>) -> Result<(), sqlx::Error> {
         metrics::counter!("llm_requests_total", "outcome" => rec.outcome).increment(1);
-        record(self.conn, self.tenant, &rec).await
+        record_now(self.db, self.tenant, &rec).await
     }
 }
 
@@ -164,7 +168,7 @@ impl Performer for TurnPerformer<'_> {
             cost_micros: 0,
             error: None,
         };
-        if !within_quota(self.conn, self.quota, Utc::now()).await? {
+        if !within_quota_now(self.db, self.tenant, self.quota).await? {
             rec.outcome = "quota_exceeded";
             self.record(rec).await?;
             return Ok(LlmResult::Unavailable("monthly AI quota used up".into()));

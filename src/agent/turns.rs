@@ -1,14 +1,16 @@
 //! The `agent_turn` job handler: the executor around the pure [`step`](super::machine::step).
 //!
-//! A claimed batch runs in one transaction: lock the jobs still leased to this worker, lock their
-//! conversations (id order, so batches cannot deadlock), step each conversation's flow with its
-//! message, then write new flow states (version-checked), the bot's replies, and delete the jobs,
-//! and commit once. Replies are published to the bus after the commit. A conversation owned by a
-//! human or waiting in the queue gets no bot reply: ownership is checked under the row lock.
-//! Each step is run to the end of its effects before the writes (webhook calls of `http` states
-//! and replies of `llm` states, see `turn_effects`; bounded by the states' timeouts, while the
-//! batch's row locks are held), and a `wait` state's timer is scheduled with the writes (see
-//! `timeouts`).
+//! A claimed batch runs in one transaction: lock the claimed jobs, lock their conversations (id
+//! order, so batches cannot deadlock), step each conversation's flow with its message, then write
+//! new flow states (version-checked), the bot's replies, and delete the jobs, and commit once.
+//! Replies are published to the bus after the commit. A conversation owned by a human or waiting
+//! in the queue gets no bot reply: ownership is checked under the row lock. A `wait` state's
+//! timer is scheduled with the writes (see `timeouts`).
+//!
+//! Nothing inside the batch transaction waits on another service: a turn that would read its
+//! message with the LLM, or whose step asks for a webhook call or an LLM reply, is leased and
+//! finished after the commit by `deferred`, which makes the calls without holding any lock and
+//! then writes the outcome in a short transaction of its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,25 +19,32 @@ use std::time::{Duration, Instant};
 /// How long cached business variables are used.
 const VARS_TTL: Duration = Duration::from_secs(10);
 
+/// How long a deferred turn's job is leased: longer than its calls can take (the LLM's and the
+/// webhooks' timeouts and retries), after which the job goes back to the queue.
+pub(super) const DEFERRED_LEASE: Duration = Duration::from_secs(120);
+
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use super::flow::{Engine, State};
 use super::llm_reader::read;
-use super::llm_usage::{record, within_quota, UsageRecord};
-use super::machine::{initial_state, FlowState, FlowStatus, StepContext, TurnInput};
+use super::llm_usage::{record_now, within_quota_now, UsageRecord};
+use super::machine::{
+    initial_state, step, FlowState, FlowStatus, StepContext, StepOutcome, TurnInput,
+};
 use super::matching::match_option;
 use super::prompt_overrides::{self, PromptOverride};
 use super::prompts::Prompts;
 use super::registry::{CompiledFlow, FlowRegistry};
 use super::slots::{normalize_slot, SlotRules};
+use super::subflow::Callees;
 pub use super::turn_effects::Effects;
 use super::turn_writes::{bot_replies, persist, status_of, TurnResult};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
-use crate::db::set_tenant;
+use crate::db::{set_tenant, Db};
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
-use crate::jobs::{ClaimedJob, JobError, TxJobHandler};
+use crate::jobs::{ClaimedJob, JobError, TxJobHandler, TxOutcome};
 use crate::llm::{cost_micros, LlmClient, PriceTable, Usage};
 use crate::nlu::datetime::TimeContext;
 use crate::nlu::Understanding;
@@ -52,6 +61,10 @@ pub struct AgentTurns {
     #[cfg(feature = "embeddings")]
     embeddings: Option<crate::nlu::embed::EmbeddingService>,
     overridden: Mutex<OverriddenPrompts>,
+    /// Holder name of the jobs this node leases to finish outside the batch transaction.
+    pub(super) node: String,
+    /// Where leased turns go to be finished (see `deferred`).
+    pub(super) deferred: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<ClaimedJob>>,
 }
 
 /// Flow templates with a tenant's overrides applied, by (tenant, flow key, version), with the
@@ -96,6 +109,8 @@ impl AgentTurns {
             #[cfg(feature = "embeddings")]
             embeddings: None,
             overridden: Mutex::new(HashMap::new()),
+            node: format!("turns-{}", uuid::Uuid::new_v4().simple()),
+            deferred: std::sync::OnceLock::new(),
         }
     }
 
@@ -169,20 +184,38 @@ impl AgentTurns {
     }
 }
 
+/// A conversation as a turn reads it, with the message it answers (if any).
 #[derive(sqlx::FromRow)]
-struct ConversationRow {
-    id: ConversationId,
-    channel_id: ChannelId,
-    status: String,
-    owner_kind: String,
-    flow_key: Option<String>,
-    flow_version: Option<i32>,
-    flow_state: Option<Value>,
-    version: i64,
-    last_seq: i64,
-    channel_flow: Option<String>,
-    message_id: Option<MessageId>,
-    message_body: Option<String>,
+pub(super) struct ConversationRow {
+    pub(super) id: ConversationId,
+    pub(super) channel_id: ChannelId,
+    pub(super) status: String,
+    pub(super) owner_kind: String,
+    pub(super) flow_key: Option<String>,
+    pub(super) flow_version: Option<i32>,
+    pub(super) flow_state: Option<Value>,
+    pub(super) version: i64,
+    pub(super) last_seq: i64,
+    pub(super) channel_flow: Option<String>,
+    pub(super) message_body: Option<String>,
+}
+
+/// What a turn came to.
+pub(super) enum Turn {
+    /// The writes to make.
+    Done(Box<TurnResult>),
+    /// Nothing to do (the bot does not own the conversation, a stale timer, …).
+    Skipped,
+    /// The turn must call another service (an LLM, a webhook): it is finished outside the
+    /// batch's transaction (see `deferred`).
+    Deferred,
+}
+
+/// A conversation's flow, state and callable subflows, read before a turn.
+pub(super) struct Prepared {
+    pub(super) flow: Arc<CompiledFlow>,
+    pub(super) state: FlowState,
+    pub(super) callees: Callees,
 }
 
 #[async_trait::async_trait]
@@ -195,19 +228,17 @@ impl TxJobHandler for AgentTurns {
         &self,
         conn: &mut PgConnection,
         jobs: &[ClaimedJob],
-    ) -> Result<(Vec<(i64, JobError)>, Vec<Event>), sqlx::Error> {
-        let mut failures = Vec::new();
-        let mut events = Vec::new();
+    ) -> Result<TxOutcome, sqlx::Error> {
+        let mut outcome = TxOutcome::default();
         for (tenant, jobs) in crate::jobs::in_tx::by_tenant(jobs) {
             set_tenant(conn, tenant).await?;
-            let (f, e) = self.run_tenant(conn, tenant, &jobs).await?;
-            failures.extend(f);
-            events.extend(e);
+            outcome.extend(self.run_tenant(conn, tenant, &jobs).await?);
         }
-        Ok((failures, events))
+        Ok(outcome)
     }
 
-    async fn after_commit(&self, events: Vec<Event>) {
+    async fn after_commit(&self, events: Vec<Event>, leased: Vec<ClaimedJob>) {
+        self.hand_over(leased);
         let replies = events
             .iter()
             .filter(|e| matches!(e.kind, EventKind::MessageCreated { .. }))
@@ -258,40 +289,47 @@ impl AgentTurns {
         Ok(info)
     }
 
+    /// The LLM the tenant's conversations are read with, if any.
+    pub(super) fn tenant_llm<'a>(&'a self, info: &TenantInfo) -> Option<&'a LlmAgent> {
+        self.llm.as_ref().filter(|_| info.llm_enabled)
+    }
+
     async fn run_tenant(
         &self,
         conn: &mut PgConnection,
         tenant: TenantId,
         jobs: &[&ClaimedJob],
-    ) -> Result<(Vec<(i64, JobError)>, Vec<Event>), sqlx::Error> {
-        let mut failures = Vec::new();
+    ) -> Result<TxOutcome, sqlx::Error> {
+        let mut out = TxOutcome::default();
         let mut inputs: Vec<(i64, ConversationId, MessageId)> = Vec::new();
         for job in jobs {
             match parse_payload(&job.payload) {
                 Some((conv, msg)) => inputs.push((job.id, conv, msg)),
-                None => failures.push((
+                None => out.failures.push((
                     job.id,
                     JobError::Permanent("malformed agent_turn payload".into()),
                 )),
             }
         }
-        let conversations = lock_conversations(conn, &inputs).await?;
-        let texts: HashMap<MessageId, String> = conversations
-            .values()
-            .filter_map(|c| Some((c.message_id?, c.message_body.clone()?)))
-            .collect();
+        let keys: Vec<(ConversationId, Option<MessageId>)> =
+            inputs.iter().map(|i| (i.1, Some(i.2))).collect();
+        let conversations = load_conversations(conn, &keys, true).await?;
         let info = self.tenant_info(conn, tenant).await?;
         let now = Utc::now();
         let mut done: Vec<i64> = Vec::new();
         let mut results: Vec<TurnResult> = Vec::new();
-        for (job_id, conv_id, msg_id) in inputs {
-            let (Some(conv), Some(text)) = (conversations.get(&conv_id), texts.get(&msg_id)) else {
-                // Conversation or message deleted since: nothing to answer.
+        for (job_id, conv_id, _) in inputs {
+            let Some(conv) = conversations.get(&conv_id) else {
+                // Conversation deleted since: nothing to answer.
                 done.push(job_id);
                 continue;
             };
-            match self.turn(conn, tenant, conv, text, &info, now).await {
-                Ok(Some(result)) => {
+            match self
+                .message_turn(conn, tenant, conv, &info, now, None)
+                .await
+            {
+                Ok(Turn::Done(result)) => {
+                    let result = *result;
                     tracing::debug!(
                         %tenant, conversation = %conv_id, job = job_id, state = %result.state.state,
                         replies = result.replies.len(), "agent turn"
@@ -299,32 +337,29 @@ impl AgentTurns {
                     results.push(result);
                     done.push(job_id);
                 }
-                Ok(None) => {
-                    tracing::debug!(%tenant, conversation = %conv_id, owner = %conv.owner_kind, "no bot turn: not owned by the bot");
-                    done.push(job_id);
-                }
+                Ok(Turn::Skipped) => done.push(job_id),
+                Ok(Turn::Deferred) => out.leased.push(job_id),
                 Err(error) => {
                     tracing::warn!(%tenant, conversation = %conv_id, job = job_id, %error, "agent turn failed");
-                    failures.push((job_id, error));
+                    out.failures.push((job_id, error));
                 }
             }
         }
-        let events = persist(conn, tenant, results).await?;
+        out.events = persist(conn, tenant, results).await?;
         crate::jobs::in_tx::delete(conn, &done).await?;
+        crate::jobs::in_tx::lease(conn, &out.leased, &self.node, DEFERRED_LEASE).await?;
         metrics::counter!("agent_turns_total").increment(done.len() as u64);
-        Ok((failures, events))
+        Ok(out)
     }
 
-    async fn turn(
+    /// The flow, state and subflows of a conversation the bot owns; None when it does not own
+    /// it (a person does, it waits in a queue, or it is closed).
+    pub(super) async fn prepare(
         &self,
         conn: &mut PgConnection,
         tenant: TenantId,
         conv: &ConversationRow,
-        text: &str,
-        info: &TenantInfo,
-        now: DateTime<Utc>,
-    ) -> Result<Option<TurnResult>, JobError> {
-        let vars = &info.vars;
+    ) -> Result<Option<Prepared>, JobError> {
         if conv.owner_kind != "bot" || conv.status == "closed" {
             return Ok(None);
         }
@@ -335,41 +370,95 @@ impl AgentTurns {
             _ => initial_state(&flow.flow),
         };
         let callees = self.callees(conn, tenant, &flow, &state).await?;
+        Ok(Some(Prepared {
+            flow,
+            state,
+            callees,
+        }))
+    }
+
+    /// One inbound message's turn. With `calls` None the turn runs inside the batch's
+    /// transaction and gives [`Turn::Deferred`] as soon as it would call another service; with
+    /// the pools it makes those calls (outside any long transaction).
+    pub(super) async fn message_turn(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        conv: &ConversationRow,
+        info: &TenantInfo,
+        now: DateTime<Utc>,
+        calls: Option<&Db>,
+    ) -> Result<Turn, JobError> {
+        let Some(text) = conv.message_body.as_deref() else {
+            // The message was deleted since: nothing to answer.
+            return Ok(Turn::Skipped);
+        };
+        let Some(prepared) = self.prepare(conn, tenant, conv).await? else {
+            tracing::debug!(%tenant, conversation = %conv.id, owner = %conv.owner_kind, "no bot turn: not owned by the bot");
+            return Ok(Turn::Skipped);
+        };
+        self.decide(tenant, conv, text, &prepared, info, now, calls)
+            .await
+    }
+
+    /// Reads `text` and steps the flow with it (see [`Self::message_turn`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn decide(
+        &self,
+        tenant: TenantId,
+        conv: &ConversationRow,
+        text: &str,
+        prepared: &Prepared,
+        info: &TenantInfo,
+        now: DateTime<Utc>,
+        calls: Option<&Db>,
+    ) -> Result<Turn, JobError> {
+        let Prepared {
+            flow,
+            state,
+            callees,
+        } = prepared;
+        let vars = &info.vars;
         // Inside a subflow, the called flow's intents and questions are the ones that count.
-        let active = callees.active(&flow, &state);
+        let active = callees.active(flow, state);
         let tz = business_zone(vars);
         let time = TimeContext::from_utc(now, tz);
-        let embedded = self.understand(active, &state, text, &time).await;
-        let understanding = match self.llm.as_ref() {
-            Some(llm) if info.llm_enabled && wants_llm(active, &state, text, &time) => {
-                let quota = info.llm_quota.unwrap_or(llm.monthly_quota);
+        let llm = self
+            .tenant_llm(info)
+            .filter(|_| wants_llm(active, state, text, &time));
+        let understanding = match (llm, calls) {
+            (Some(_), None) => return Ok(Turn::Deferred),
+            (Some(llm), Some(db)) => {
+                let embedded = self.understand(active, state, text, &time).await;
                 let reading = LlmTurn {
                     conversation: conv.id,
                     llm,
-                    quota,
+                    quota: info.llm_quota.unwrap_or(llm.monthly_quota),
                     flow: active,
-                    state: &state,
+                    state,
                     vars,
                     text,
                     time: &time,
                 };
-                self.llm_reading(conn, tenant, reading, embedded)
+                self.llm_reading(db, tenant, reading, embedded)
                     .await
                     .map_err(|e| JobError::Retryable(e.to_string()))?
             }
-            _ => embedded,
+            (None, _) => self.understand(active, state, text, &time).await,
         };
-        let overridden = self.overridden_prompts(tenant, info, &flow);
+        let overridden = self.overridden_prompts(tenant, info, flow);
         let prompts = overridden.as_deref().unwrap_or(&flow.prompts);
         let ctx = StepContext::new(now, prompts, vars)
             .in_zone(tz)
             .understood(&understanding)
-            .calling(&callees);
+            .calling(callees);
         let input = TurnInput::Text(text.to_owned());
-        let outcome = self
-            .performer(conn, tenant, conv.id, info)
-            .run(&flow.flow, &state, &input, &ctx)
-            .await?;
+        let Some(outcome) = self
+            .run_input(tenant, conv.id, info, (flow, state), &input, &ctx, calls)
+            .await?
+        else {
+            return Ok(Turn::Deferred);
+        };
         let (status, owner_kind) = status_of(outcome.state.status);
         let understood = json!({
             "understanding": {
@@ -380,10 +469,10 @@ impl AgentTurns {
         });
         let replies = bot_replies(conv.id, conv.last_seq, &outcome, &understood, now);
         let route = outcome.handoff.as_deref().map(|reason| {
-            let at = callees.active(&flow, &outcome.state);
+            let at = callees.active(flow, &outcome.state);
             route_request(&at.flow, &outcome.state, reason, &understanding)
         });
-        Ok(Some(TurnResult {
+        Ok(Turn::Done(Box::new(TurnResult {
             conversation: conv.id,
             old_version: conv.version,
             state: outcome.state,
@@ -395,7 +484,31 @@ impl AgentTurns {
             replies,
             channel_id: conv.channel_id,
             timer: outcome.timer,
-        }))
+        })))
+    }
+
+    /// Steps the flow with `input`. Without `calls` (inside the batch transaction) a step that
+    /// asks for an effect gives None (the turn is deferred); with them every effect is performed.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run_input(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        info: &TenantInfo,
+        (flow, state): (&CompiledFlow, &FlowState),
+        input: &TurnInput,
+        ctx: &StepContext<'_>,
+        calls: Option<&Db>,
+    ) -> Result<Option<StepOutcome>, JobError> {
+        let Some(db) = calls else {
+            let outcome = step(&flow.flow, state, input, ctx)
+                .map_err(|e| JobError::Permanent(format!("flow {} failed: {e}", flow.flow.id)))?;
+            return Ok(outcome.effect.is_none().then_some(outcome));
+        };
+        self.performer(db, tenant, conversation, info)
+            .run(&flow.flow, state, input, ctx)
+            .await
+            .map(Some)
     }
 
     async fn flow_for(
@@ -521,7 +634,7 @@ fn fingerprint(overrides: &[PromptOverride]) -> u64 {
 impl AgentTurns {
     /// The flow's templates with the tenant's overrides applied (cached per flow version until
     /// the overrides change); None when the tenant has none, so the flow's own are used as they are.
-    fn overridden_prompts(
+    pub(super) fn overridden_prompts(
         &self,
         tenant: TenantId,
         info: &TenantInfo,
@@ -574,7 +687,7 @@ impl AgentTurns {
     /// the LLM fails; every call (and every skipped one) is recorded in `llm_usage`.
     async fn llm_reading(
         &self,
-        conn: &mut PgConnection,
+        db: &Db,
         tenant: TenantId,
         turn: LlmTurn<'_>,
         embedded: Understanding,
@@ -599,11 +712,11 @@ impl AgentTurns {
             cost_micros: 0,
             error: None,
         };
-        if !within_quota(conn, quota, Utc::now()).await? {
+        if !within_quota_now(db, tenant, quota).await? {
             rec.outcome = "quota_exceeded";
             metrics::counter!("llm_requests_total", "outcome" => "quota_exceeded").increment(1);
             tracing::warn!(%tenant, %conversation, quota, "monthly AI quota used up; embedded understanding answers");
-            record(conn, tenant, &rec).await?;
+            record_now(db, tenant, &rec).await?;
             return Ok(embedded);
         }
         let question = state.state.replace('_', " ");
@@ -622,38 +735,55 @@ impl AgentTurns {
             }
         };
         metrics::counter!("llm_requests_total", "outcome" => rec.outcome).increment(1);
-        record(conn, tenant, &rec).await?;
+        record_now(db, tenant, &rec).await?;
         Ok(out)
     }
 }
 
-fn parse_payload(payload: &Value) -> Option<(ConversationId, MessageId)> {
+pub(super) fn parse_payload(payload: &Value) -> Option<(ConversationId, MessageId)> {
     let conv = payload.get("conversation_id")?.as_str()?.parse().ok()?;
     let msg = payload.get("message_id")?.as_str()?.parse().ok()?;
     Some((conv, msg))
 }
 
-/// Lock the batch's conversations in id order (so batches cannot deadlock) and read each job's
-/// message with it, in one statement.
-async fn lock_conversations(
+/// Read conversations with the message each job answers (None for a timer), in one statement;
+/// with `lock`, lock them in id order (so batches cannot deadlock).
+pub(super) async fn load_conversations(
     conn: &mut PgConnection,
-    inputs: &[(i64, ConversationId, MessageId)],
+    keys: &[(ConversationId, Option<MessageId>)],
+    lock: bool,
 ) -> Result<HashMap<ConversationId, ConversationRow>, sqlx::Error> {
-    let conversations: Vec<ConversationId> = inputs.iter().map(|i| i.1).collect();
-    let messages: Vec<MessageId> = inputs.iter().map(|i| i.2).collect();
-    let rows: Vec<ConversationRow> = sqlx::query_as(
-        "SELECT c.id, c.channel_id, c.status, c.owner_kind, c.flow_key, c.flow_version, c.flow_state, \
-                c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, \
-                m.id AS message_id, m.body AS message_body \
-         FROM unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, message_id) \
-         JOIN conversations c ON c.id = k.conversation_id \
-         JOIN channels ch ON ch.id = c.channel_id \
-         LEFT JOIN messages m ON m.id = k.message_id \
-         ORDER BY c.id FOR UPDATE OF c",
-    )
-    .bind(&conversations)
-    .bind(&messages)
-    .fetch_all(conn)
-    .await?;
+    let conversations: Vec<ConversationId> = keys.iter().map(|k| k.0).collect();
+    let messages: Vec<Option<MessageId>> = keys.iter().map(|k| k.1).collect();
+    let sql = if lock {
+        LOAD_CONVERSATIONS_LOCKED
+    } else {
+        LOAD_CONVERSATIONS
+    };
+    let rows: Vec<ConversationRow> = sqlx::query_as(sql)
+        .bind(&conversations)
+        .bind(&messages)
+        .fetch_all(conn)
+        .await?;
     Ok(rows.into_iter().map(|r| (r.id, r)).collect())
 }
+
+const LOAD_CONVERSATIONS: &str =
+    "SELECT c.id, c.channel_id, c.status, c.owner_kind, c.flow_key, c.flow_version, c.flow_state, \
+            c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, \
+            m.body AS message_body \
+     FROM unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, message_id) \
+     JOIN conversations c ON c.id = k.conversation_id \
+     JOIN channels ch ON ch.id = c.channel_id \
+     LEFT JOIN messages m ON m.id = k.message_id \
+     ORDER BY c.id";
+
+const LOAD_CONVERSATIONS_LOCKED: &str =
+    "SELECT c.id, c.channel_id, c.status, c.owner_kind, c.flow_key, c.flow_version, c.flow_state, \
+            c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, \
+            m.body AS message_body \
+     FROM unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, message_id) \
+     JOIN conversations c ON c.id = k.conversation_id \
+     JOIN channels ch ON ch.id = c.channel_id \
+     LEFT JOIN messages m ON m.id = k.message_id \
+     ORDER BY c.id FOR UPDATE OF c";

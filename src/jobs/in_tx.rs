@@ -10,6 +10,15 @@
 //!
 //! The claim runs as the owner role (it spans tenants); the handler's work then runs under
 //! `SET LOCAL ROLE <runtime role>`, so row-level security applies to it as to every tenant query.
+//!
+//! A job that turns out to need slow work (a call to another service) must not hold the batch's
+//! locks while it waits: the handler [`lease`]s it in the same transaction (status `running`,
+//! held by a named holder until a deadline) and gets it back in
+//! [`TxJobHandler::after_commit`], to finish outside the transaction and complete it with
+//! [`complete_leased`]. The queue's ordering rule keeps the conversation's later jobs waiting
+//! meanwhile, and an expired lease puts the job back in the queue as for any dead worker.
+
+use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 
@@ -24,17 +33,38 @@ pub trait TxJobHandler: Send + Sync + 'static {
     /// The kind name it handles.
     fn kind(&self) -> &'static str;
 
-    /// Apply the jobs' effects on `conn` (running as the runtime role) and delete the successful
-    /// jobs with [`delete`]. Returns the failed jobs and the events to publish after commit.
-    /// An `Err` rolls the whole batch back.
+    /// Apply the jobs' effects on `conn` (running as the runtime role), delete the successful
+    /// jobs with [`delete`] and [`lease`] the ones to finish outside the transaction. An `Err`
+    /// rolls the whole batch back.
     async fn run_in_tx(
         &self,
         conn: &mut PgConnection,
         jobs: &[ClaimedJob],
-    ) -> Result<(Vec<(i64, JobError)>, Vec<Event>), sqlx::Error>;
+    ) -> Result<TxOutcome, sqlx::Error>;
 
-    /// Called after the batch committed, with the events `run_in_tx` returned.
-    async fn after_commit(&self, events: Vec<Event>);
+    /// Called after the batch committed, with the events to publish and the jobs leased for
+    /// work outside the transaction.
+    async fn after_commit(&self, events: Vec<Event>, leased: Vec<ClaimedJob>);
+}
+
+/// What a batch decided.
+#[derive(Debug, Default)]
+pub struct TxOutcome {
+    /// Failed jobs, settled in the same transaction.
+    pub failures: Vec<(i64, JobError)>,
+    /// Events to publish after commit.
+    pub events: Vec<Event>,
+    /// Ids of the jobs leased (with [`lease`]) to finish outside the transaction.
+    pub leased: Vec<i64>,
+}
+
+impl TxOutcome {
+    /// Adds another outcome's parts to this one.
+    pub fn extend(&mut self, other: TxOutcome) {
+        self.failures.extend(other.failures);
+        self.events.extend(other.events);
+        self.leased.extend(other.leased);
+    }
 }
 
 /// A claimed batch grouped by tenant (tenant order), so each group runs under one
@@ -61,6 +91,47 @@ pub async fn delete(conn: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Er
     Ok(())
 }
 
+/// Lease jobs held by this transaction to `holder` until `lease` from now, counting the attempt,
+/// so they can be finished after the transaction commits (see the module documentation).
+pub async fn lease(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    holder: &str,
+    lease: Duration,
+) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, \
+                locked_until = now() + make_interval(secs => $3), locked_by = $2, updated_at = now() \
+         WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .bind(holder)
+    .bind(lease.as_secs_f64())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Complete a leased job inside the transaction that applies its effects. False when `holder`
+/// no longer holds it (its lease expired and the job went back to the queue): the caller must
+/// then roll back, since another attempt will apply the effects.
+pub async fn complete_leased(
+    conn: &mut PgConnection,
+    id: i64,
+    holder: &str,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM jobs WHERE id = $1 AND status = 'running' AND locked_by = $2")
+            .bind(id)
+            .bind(holder)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Claim, run and settle one batch. Returns how many jobs were claimed.
 pub async fn run_batch(
     system: &PgPool,
@@ -77,11 +148,16 @@ pub async fn run_batch(
     let set_role = format!("SET LOCAL ROLE {}", quote_ident(runtime_role));
     sqlx::query(&set_role).execute(&mut *tx).await?;
     match handler.run_in_tx(&mut tx, &jobs).await {
-        Ok((failures, events)) => {
+        Ok(outcome) => {
             sqlx::query("RESET ROLE").execute(&mut *tx).await?;
-            record_failures(&mut tx, &jobs, failures, settings).await?;
+            record_failures(&mut tx, &jobs, outcome.failures, settings).await?;
             tx.commit().await?;
-            handler.after_commit(events).await;
+            let leased = jobs
+                .iter()
+                .filter(|j| outcome.leased.contains(&j.id))
+                .cloned()
+                .collect();
+            handler.after_commit(outcome.events, leased).await;
         }
         Err(error) => {
             tx.rollback().await?;

@@ -21,7 +21,7 @@ mod queue;
 mod retry;
 mod worker;
 
-pub use in_tx::TxJobHandler;
+pub use in_tx::{TxJobHandler, TxOutcome};
 pub use queue::{
     claim, complete, list_dead, requeue_expired, retry_dead, settle_failure, ClaimedJob, DeadJob,
     FailedAttempt,

@@ -7,6 +7,7 @@ use common::fake_openai;
 
 mod bad_input;
 mod cli;
+mod deferred_turns;
 mod flows_api;
 mod health;
 mod isolation;
