@@ -58,6 +58,7 @@
     '.sbw-text{padding:8px 12px;border-radius:14px;white-space:pre-wrap;overflow-wrap:anywhere}',
     '.sbw-in{align-self:flex-end}.sbw-in .sbw-text{background:var(--sbw-accent);color:#fff;border-bottom-right-radius:4px}',
     '.sbw-out{align-self:flex-start}.sbw-out .sbw-text{background:#f3f4f6;color:#111827;border-bottom-left-radius:4px}',
+    '.sbw-draft .sbw-text{opacity:.75}',
     '.sbw-author-system{align-self:center;max-width:90%}.sbw-author-system .sbw-text{background:transparent;color:#6b7280;font-size:12px;text-align:center}',
     '.sbw-pending .sbw-text{opacity:.6}',
     '.sbw-options{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}',
@@ -196,8 +197,35 @@
 
   function scrollDown() { ui.list.scrollTop = ui.list.scrollHeight; }
 
+  // Replies being written (streamed by an LLM) show as drafts until their message arrives.
+  var drafts = {};
+
+  function onDraft(f) {
+    var id = String(f.draft_id || '');
+    if (!id || !ui.list) return;
+    var d = drafts[id];
+    if (f.discarded || d === null) { dropDrafts([id]); return; }
+    if (!d) {
+      d = el('div', { 'class': 'sbw-msg sbw-out sbw-author-bot sbw-draft', 'data-draft': id });
+      d.appendChild(el('div', { 'class': 'sbw-text' }, ''));
+      drafts[id] = d;
+    }
+    d.firstChild.textContent = String(f.text || '');
+    ui.list.appendChild(d);
+    scrollDown();
+  }
+
+  function dropDrafts(ids) {
+    ids.forEach(function (id) {
+      var d = drafts[id];
+      if (d && d.parentNode) d.parentNode.removeChild(d);
+      drafts[id] = null; // a late update of a replaced draft is ignored
+    });
+  }
+
   function onMessage(m) {
     if (!m || typeof m !== 'object') return;
+    if (Array.isArray(m.drafts)) dropDrafts(m.drafts.map(String));
     var seq = typeof m.seq === 'number' ? m.seq : null;
     if (seq != null && bySeq[seq]) { bumpSeq(seq); return; }
     if (m.client_id && byClient[m.client_id]) { markSent(byClient[m.client_id], seq); renderOptions(); return; }
@@ -238,6 +266,8 @@
         queue.slice().forEach(transmit); // resend every un-acked message (server dedupes by client_id)
       } else if (f.type === 'message') {
         onMessage(f.message);
+      } else if (f.type === 'draft') {
+        onDraft(f);
       } else if (f.type === 'ack') {
         var it = byClient[f.client_id];
         if (it) { markSent(it, f.seq); renderOptions(); }

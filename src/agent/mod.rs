@@ -29,6 +29,7 @@
 pub mod dates;
 pub mod deferred;
 mod digress;
+mod drafts;
 pub mod dry_run;
 pub mod effect;
 pub mod effects;

@@ -251,8 +251,8 @@ impl AgentTurns {
             .in_zone(business_zone(&info.vars))
             .calling(callees);
         let input = TurnInput::Timeout { token };
-        let Some(outcome) = self
-            .run_input(tenant, conv.id, info, (flow, state), &input, &ctx, calls)
+        let Some((outcome, _drafts)) = self
+            .run_input(tenant, conv, info, (flow, state), &input, &ctx, calls)
             .await?
         else {
             return Ok(Turn::Deferred);

@@ -9,9 +9,13 @@
 //! tool call passes the guard built from the state's own allow-list, and one refusal makes the
 //! whole reply unavailable (so the flow's `fallback` runs); database errors are the only errors.
 
+use std::sync::Arc;
+
+use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgConnection;
 
+use super::drafts::Draft;
 use super::effect::{HttpRequest, HttpResult, LlmReply, LlmRequest, LlmResult};
 use super::effects::{run_step, EffectError, Performer};
 use super::flow::Flow;
@@ -22,10 +26,11 @@ use super::registry::{CompiledFlow, RegistryError};
 use super::subflow::Callees;
 use super::turns::{AgentTurns, LlmAgent, TenantInfo};
 use super::webhook::WebhookClient;
+use crate::bus::Bus;
 use crate::db::Db;
 use crate::ids::{ConversationId, TenantId};
 use crate::jobs::JobError;
-use crate::llm::{cost_micros, ChatRequest, ToolGuard};
+use crate::llm::{cost_micros, ChatRequest, ChatResult, LlmError, StreamEvent, ToolGuard};
 use crate::tenants::secrets::SecretBox;
 use crate::tenants::webhook_secret::{get_or_create, WebhookSecretError};
 
@@ -39,17 +44,21 @@ pub struct Effects {
 }
 
 impl AgentTurns {
-    /// A performer for one input of `conversation`.
+    /// A performer for one input of `conversation`; with `stream`, `llm` states' replies are
+    /// shown as drafts while the LLM writes them (see `drafts`).
     pub(super) fn performer<'a>(
         &'a self,
         db: &'a Db,
         tenant: TenantId,
         conversation: ConversationId,
         info: &TenantInfo,
+        stream: bool,
     ) -> TurnPerformer<'a> {
         let llm = self.tenant_llm(info);
         TurnPerformer {
             db,
+            stream: stream.then(|| self.bus.clone()),
+            drafts: Vec::new(),
             tenant,
             conversation,
             effects: self.effects.as_ref(),
@@ -80,6 +89,10 @@ impl AgentTurns {
 /// One input's performer.
 pub(super) struct TurnPerformer<'a> {
     pub(super) db: &'a Db,
+    /// Where reply drafts are published, when the channel shows them.
+    pub(super) stream: Option<Arc<dyn Bus>>,
+    /// Drafts published and kept: the stored replies replace them.
+    pub(super) drafts: Vec<uuid::Uuid>,
     pub(super) tenant: TenantId,
     pub(super) conversation: ConversationId,
     pub(super) effects: Option<&'a Effects>,
@@ -173,7 +186,17 @@ impl Performer for TurnPerformer<'_> {
             self.record(rec).await?;
             return Ok(LlmResult::Unavailable("monthly AI quota used up".into()));
         }
-        let (result, usage) = ask(llm, request).await;
+        let mut draft = self
+            .stream
+            .clone()
+            .map(|bus| Draft::new(bus, self.tenant, self.conversation));
+        let (result, usage) = ask(llm, request, draft.as_mut()).await;
+        if let Some(draft) = draft.as_mut() {
+            match &result {
+                LlmResult::Replied(_) if draft.published() => self.drafts.push(draft.id()),
+                _ => draft.discard().await,
+            }
+        }
         if let Some(usage) = usage {
             rec.usage = usage;
             rec.cost_micros = cost_micros(&model, &usage, &llm.prices);
@@ -188,8 +211,13 @@ impl Performer for TurnPerformer<'_> {
     }
 }
 
-/// One chat completion for `request`, its checked reply, and the tokens it used.
-async fn ask(llm: &LlmAgent, request: &LlmRequest) -> (LlmResult, Option<crate::llm::Usage>) {
+/// One chat completion for `request` (streamed into `draft` when given), its checked reply, and
+/// the tokens it used.
+async fn ask(
+    llm: &LlmAgent,
+    request: &LlmRequest,
+    draft: Option<&mut Draft>,
+) -> (LlmResult, Option<crate::llm::Usage>) {
     let specs = tool_specs(request);
     let guard = match ToolGuard::new(&specs) {
         Ok(guard) => guard,
@@ -203,7 +231,11 @@ async fn ask(llm: &LlmAgent, request: &LlmRequest) -> (LlmResult, Option<crate::
         temperature: 0.2,
         ..ChatRequest::default()
     };
-    let result = match llm.client.chat(&chat).await {
+    let result = match draft {
+        Some(draft) => streamed(llm, &chat, draft).await,
+        None => llm.client.chat(&chat).await,
+    };
+    let result = match result {
         Ok(result) => result,
         Err(e) => return (LlmResult::Unavailable(e.to_string()), None),
     };
@@ -223,4 +255,26 @@ async fn ask(llm: &LlmAgent, request: &LlmRequest) -> (LlmResult, Option<crate::
         ),
         Err(reason) => (LlmResult::Unavailable(reason), usage),
     }
+}
+
+/// A streamed chat completion: every text fragment goes into `draft` as it arrives.
+async fn streamed(
+    llm: &LlmAgent,
+    chat: &ChatRequest,
+    draft: &mut Draft,
+) -> Result<ChatResult, LlmError> {
+    let stream = llm.client.chat_stream(chat).await?;
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event? {
+            StreamEvent::Delta(fragment) => draft.push(&fragment).await,
+            StreamEvent::Done(result) => {
+                draft.flush().await;
+                return Ok(result);
+            }
+        }
+    }
+    Err(LlmError::Malformed(
+        "the stream ended without its final chunk".into(),
+    ))
 }

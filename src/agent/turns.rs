@@ -197,6 +197,7 @@ pub(super) struct ConversationRow {
     pub(super) version: i64,
     pub(super) last_seq: i64,
     pub(super) channel_flow: Option<String>,
+    pub(super) channel_kind: String,
     pub(super) message_body: Option<String>,
 }
 
@@ -453,20 +454,23 @@ impl AgentTurns {
             .understood(&understanding)
             .calling(callees);
         let input = TurnInput::Text(text.to_owned());
-        let Some(outcome) = self
-            .run_input(tenant, conv.id, info, (flow, state), &input, &ctx, calls)
+        let Some((outcome, drafts)) = self
+            .run_input(tenant, conv, info, (flow, state), &input, &ctx, calls)
             .await?
         else {
             return Ok(Turn::Deferred);
         };
         let (status, owner_kind) = status_of(outcome.state.status);
-        let understood = json!({
+        let mut understood = json!({
             "understanding": {
                 "intent": &understanding.intent,
                 "entities": &understanding.entities,
                 "source": understanding.source,
             }
         });
+        if !drafts.is_empty() {
+            understood["drafts"] = json!(drafts);
+        }
         let replies = bot_replies(conv.id, conv.last_seq, &outcome, &understood, now);
         let route = outcome.handoff.as_deref().map(|reason| {
             let at = callees.active(flow, &outcome.state);
@@ -488,27 +492,28 @@ impl AgentTurns {
     }
 
     /// Steps the flow with `input`. Without `calls` (inside the batch transaction) a step that
-    /// asks for an effect gives None (the turn is deferred); with them every effect is performed.
+    /// asks for an effect gives None (the turn is deferred); with them every effect is performed
+    /// (on web chat, `llm` states' replies are streamed as drafts, whose ids come with the outcome).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_input(
         &self,
         tenant: TenantId,
-        conversation: ConversationId,
+        conv: &ConversationRow,
         info: &TenantInfo,
         (flow, state): (&CompiledFlow, &FlowState),
         input: &TurnInput,
         ctx: &StepContext<'_>,
         calls: Option<&Db>,
-    ) -> Result<Option<StepOutcome>, JobError> {
+    ) -> Result<Option<(StepOutcome, Vec<uuid::Uuid>)>, JobError> {
         let Some(db) = calls else {
             let outcome = step(&flow.flow, state, input, ctx)
                 .map_err(|e| JobError::Permanent(format!("flow {} failed: {e}", flow.flow.id)))?;
-            return Ok(outcome.effect.is_none().then_some(outcome));
+            return Ok(outcome.effect.is_none().then_some((outcome, Vec::new())));
         };
-        self.performer(db, tenant, conversation, info)
-            .run(&flow.flow, state, input, ctx)
-            .await
-            .map(Some)
+        let stream = conv.channel_kind == crate::channels::ChannelKind::Webchat.as_str();
+        let mut performer = self.performer(db, tenant, conv.id, info, stream);
+        let outcome = performer.run(&flow.flow, state, input, ctx).await?;
+        Ok(Some((outcome, performer.drafts)))
     }
 
     async fn flow_for(
@@ -770,7 +775,7 @@ pub(super) async fn load_conversations(
 
 const LOAD_CONVERSATIONS: &str =
     "SELECT c.id, c.channel_id, c.status, c.owner_kind, c.flow_key, c.flow_version, c.flow_state, \
-            c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, \
+            c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, ch.kind AS channel_kind, \
             m.body AS message_body \
      FROM unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, message_id) \
      JOIN conversations c ON c.id = k.conversation_id \
@@ -780,7 +785,7 @@ const LOAD_CONVERSATIONS: &str =
 
 const LOAD_CONVERSATIONS_LOCKED: &str =
     "SELECT c.id, c.channel_id, c.status, c.owner_kind, c.flow_key, c.flow_version, c.flow_state, \
-            c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, \
+            c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, ch.kind AS channel_kind, \
             m.body AS message_body \
      FROM unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, message_id) \
      JOIN conversations c ON c.id = k.conversation_id \

@@ -35,4 +35,15 @@ pub enum EventKind {
         /// The human owner, if any.
         owner_agent_id: Option<AgentId>,
     },
+    /// A bot reply being written (an LLM streaming it): the text so far. Never stored; the
+    /// stored message that follows lists the draft in its `content.drafts`. Web chat shows it
+    /// live.
+    ReplyDraft {
+        /// Identifies the draft across its updates.
+        draft_id: uuid::Uuid,
+        /// The whole text so far (each update replaces the previous one).
+        text: String,
+        /// The draft will not become a message (the reply was refused or failed): drop it.
+        discarded: bool,
+    },
 }

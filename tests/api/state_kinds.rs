@@ -548,6 +548,86 @@ async fn when_the_llm_fails_or_proposes_a_refused_call_the_fallback_runs(pool: P
     assert_eq!(outcomes, ["failed", "failed"]);
 }
 
+/// Frames up to and including the next outbound message.
+async fn frames_until_reply(v: &mut Visitor) -> (Vec<Value>, Value) {
+    let mut drafts = Vec::new();
+    loop {
+        let frame = v.next().await;
+        match frame["type"].as_str() {
+            Some("draft") => drafts.push(frame),
+            Some("message") if frame["message"]["direction"] == "outbound" => {
+                return (drafts, frame["message"].clone())
+            }
+            _ => {}
+        }
+    }
+}
+
+#[sqlx::test]
+async fn an_llm_reply_is_streamed_to_web_chat_as_a_draft(pool: PgPool) {
+    let fake = FakeOpenAi::start().await;
+    fake.set_chunk_delay(Duration::from_millis(60));
+    let answer = "We have openings on Tuesday and Thursday mornings, which suits you?";
+    fake.push(Reply::text(answer));
+    let app = with_llm(pool, &fake).await;
+    publish(&app, ASSISTANT).await;
+    let mut v = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    v.say("m1", "hi").await;
+    said(&mut v, 1).await;
+    v.say("m2", "when can I come in?").await;
+    let (drafts, reply) = frames_until_reply(&mut v).await;
+
+    assert_eq!(fake.requests()[0]["stream"], true, "asked for a stream");
+    assert!(
+        drafts.len() >= 3,
+        "the reply grew in several drafts: {drafts:?}"
+    );
+    let texts: Vec<&str> = drafts.iter().filter_map(|d| d["text"].as_str()).collect();
+    assert!(
+        texts
+            .windows(2)
+            .all(|w| w[1].starts_with(w[0]) && w[1].len() > w[0].len()),
+        "each draft extends the previous one: {texts:?}"
+    );
+    assert_eq!(texts.last().copied(), Some(answer));
+    let id = &drafts[0]["draft_id"];
+    assert!(drafts
+        .iter()
+        .all(|d| &d["draft_id"] == id && d["discarded"] == false));
+    assert_eq!(
+        reply["text"], answer,
+        "the stored reply is the streamed text"
+    );
+    assert_eq!(reply["drafts"], json!([id]), "and replaces the draft");
+}
+
+#[sqlx::test]
+async fn a_streamed_reply_that_is_refused_is_withdrawn(pool: PgPool) {
+    let fake = FakeOpenAi::start().await;
+    fake.set_chunk_delay(Duration::from_millis(30));
+    fake.push(Reply::TextAndTools(
+        "Sure, you are an admin now.".into(),
+        vec![(
+            "set_slot".into(),
+            json!({"slot": "is_admin", "value": "yes"}),
+        )],
+    ));
+    let app = with_llm(pool, &fake).await;
+    publish(&app, ASSISTANT).await;
+    let mut v = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    v.say("m1", "hi").await;
+    said(&mut v, 1).await;
+    v.say("m2", "make me an admin").await;
+    let (drafts, reply) = frames_until_reply(&mut v).await;
+
+    assert!(!drafts.is_empty(), "the text was shown while written");
+    let last = drafts.last().expect("a draft");
+    assert_eq!(last["discarded"], true, "then withdrawn: {drafts:?}");
+    assert_eq!(last["draft_id"], drafts[0]["draft_id"]);
+    assert_eq!(reply["text"], "Sorry, the assistant is away.");
+    assert!(reply.get("drafts").is_none(), "{reply}");
+}
+
 #[sqlx::test]
 async fn without_an_llm_the_fallback_runs(pool: PgPool) {
     let app = spawn_app(pool).await;

@@ -33,6 +33,8 @@ pub enum Reply {
     ToolCalls(Vec<(String, Value)>),
     /// Tool calls whose argument text is sent verbatim (for malformed-JSON tests).
     RawToolCalls(Vec<(String, String)>),
+    /// Assistant text followed by tool calls in the same reply.
+    TextAndTools(String, Vec<(String, Value)>),
     /// An HTTP error status with an OpenAI-style error body and optional Retry-After
     /// (sent as both `retry-after-ms` and whole-second `retry-after`).
     Status(u16, Option<Duration>),
@@ -189,6 +191,10 @@ async fn render(mut reply: Reply, request: &Value, chunk_delay: Duration) -> Res
             calls.into_iter().map(|(n, a)| (n, a.to_string())).collect(),
         ),
         Reply::RawToolCalls(calls) => (None, calls),
+        Reply::TextAndTools(text, calls) => (
+            Some(text),
+            calls.into_iter().map(|(n, a)| (n, a.to_string())).collect(),
+        ),
         Reply::Delay(..) => (None, Vec::new()),
     };
     let model = request["model"].as_str().unwrap_or("fake-model").to_owned();

@@ -47,6 +47,16 @@ pub enum ServerFrame {
         /// The message.
         message: WidgetMessage,
     },
+    /// A bot reply being written: show `text` in place of the draft's previous text; drop it
+    /// when `discarded`, or when a message lists `draft_id` in `content.drafts`.
+    Draft {
+        /// Identifies the draft across its updates.
+        draft_id: uuid::Uuid,
+        /// The whole text so far.
+        text: String,
+        /// The draft will not become a message.
+        discarded: bool,
+    },
     /// A visitor message is durably stored.
     Ack {
         /// The client's id for it.
@@ -94,6 +104,9 @@ pub struct WidgetMessage {
     pub options: Value,
     /// The widget's id for a visitor message.
     pub client_id: Option<String>,
+    /// Drafts this message replaces (see [`ServerFrame::Draft`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drafts: Vec<uuid::Uuid>,
     /// Stored at.
     pub created_at: DateTime<Utc>,
 }
@@ -116,6 +129,11 @@ impl From<&MessageView> for WidgetMessage {
                 .get("client_id")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            drafts: m
+                .content
+                .get("drafts")
+                .and_then(|d| serde_json::from_value(d.clone()).ok())
+                .unwrap_or_default(),
             created_at: m.created_at,
         }
     }

@@ -281,6 +281,18 @@ impl Session {
             Ok(event) => match &event.kind {
                 EventKind::MessageCreated { message } => self.deliver(socket, message).await,
                 EventKind::ConversationUpdated { .. } => Ok(()),
+                EventKind::ReplyDraft {
+                    draft_id,
+                    text,
+                    discarded,
+                } => {
+                    let frame = ServerFrame::Draft {
+                        draft_id: *draft_id,
+                        text: text.clone(),
+                        discarded: *discarded,
+                    };
+                    send(socket, &frame).await
+                }
             },
             // Fell behind: the database has everything.
             Err(RecvError::Lagged(_)) => self.replay(socket).await,
