@@ -308,7 +308,9 @@ impl Runner {
             }
             _ => Vec::new(),
         };
-        let events = persist(&mut tx, tenant, results).await.map_err(retryable)?;
+        let events = persist(&mut tx, tenant, results, &[])
+            .await
+            .map_err(retryable)?;
         tx.commit().await.map_err(retryable)?;
         metrics::counter!("agent_turns_total").increment(1);
         let replies = events

@@ -109,27 +109,32 @@ pub(super) fn bot_replies(
         .collect()
 }
 
-/// Everything a batch of turns writes (states, replies, timers, then routing of handed-over
-/// conversations), giving the events to publish after commit.
+/// Everything a batch of turns writes (states, replies and the completion of the jobs `done`,
+/// then timers and routing of handed-over conversations), giving the events to publish after
+/// commit.
 pub(super) async fn persist(
     conn: &mut PgConnection,
     tenant: TenantId,
     results: Vec<TurnResult>,
+    done: &[i64],
 ) -> Result<Vec<Event>, sqlx::Error> {
-    write_results(conn, tenant, &results).await?;
+    write_results(conn, tenant, &results, done).await?;
     let routed = route_results(conn, tenant, &results).await?;
     let mut events = events_of(tenant, results);
     events.extend(routed);
     Ok(events)
 }
 
+/// New states (version-checked) and replies, and the deletion of the completed jobs `done`, in
+/// one statement; then the timers of results that stopped at a wait state.
 pub(super) async fn write_results(
     conn: &mut PgConnection,
     tenant: TenantId,
     results: &[TurnResult],
+    done: &[i64],
 ) -> Result<(), sqlx::Error> {
     if results.is_empty() {
-        return Ok(());
+        return crate::jobs::in_tx::delete(conn, done).await;
     }
     let ids: Vec<ConversationId> = results.iter().map(|r| r.conversation).collect();
     let versions: Vec<i64> = results.iter().map(|r| r.old_version).collect();
@@ -142,74 +147,84 @@ pub(super) async fn write_results(
         .iter()
         .map(|r| r.replies.last().map(|m| m.seq).unwrap_or(0))
         .collect();
-    let updated: u64 = sqlx::query(
-        "UPDATE conversations c SET flow_state = t.state, flow_key = t.flow_key, \
-            flow_version = t.flow_version, version = c.version + 1, status = t.status, \
-            owner_kind = t.owner_kind, last_seq = greatest(c.last_seq, t.last_seq), \
-            last_message_at = CASE WHEN t.last_seq > c.last_seq THEN now() ELSE c.last_message_at END, \
-            updated_at = now() \
-         FROM unnest($1::uuid[], $2::int8[], $3::jsonb[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::int8[]) \
-              AS t(id, version, state, flow_key, flow_version, status, owner_kind, last_seq) \
-         WHERE c.id = t.id AND c.version = t.version",
-    )
-    .bind(&ids)
-    .bind(&versions)
-    .bind(&states)
-    .bind(&keys)
-    .bind(&flow_versions)
-    .bind(&statuses)
-    .bind(&owners)
-    .bind(&last_seqs)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if updated != results.len() as u64 {
+    let replies = Replies::of(results);
+    let updated: i64 = sqlx::query_scalar(WRITE_RESULTS)
+        .bind(&ids)
+        .bind(&versions)
+        .bind(&states)
+        .bind(&keys)
+        .bind(&flow_versions)
+        .bind(&statuses)
+        .bind(&owners)
+        .bind(&last_seqs)
+        .bind(tenant)
+        .bind(&replies.ids)
+        .bind(&replies.conversations)
+        .bind(&replies.channels)
+        .bind(&replies.seqs)
+        .bind(&replies.bodies)
+        .bind(&replies.contents)
+        .bind(&replies.created)
+        .bind(done)
+        .fetch_one(&mut *conn)
+        .await?;
+    if updated != results.len() as i64 {
         // Rows are locked by this transaction, so a mismatch means a bug, not a race: abort.
         return Err(sqlx::Error::Protocol(
             "conversation version changed under lock".into(),
         ));
     }
-    insert_replies(conn, tenant, results).await?;
     super::timeouts::schedule(conn, tenant, results).await
 }
 
-async fn insert_replies(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    results: &[TurnResult],
-) -> Result<(), sqlx::Error> {
-    let replies: Vec<(&MessageView, ChannelId)> = results
-        .iter()
-        .flat_map(|r| r.replies.iter().map(move |m| (m, r.channel_id)))
-        .collect();
-    if replies.is_empty() {
-        return Ok(());
+/// Conversations updated, replies inserted and jobs completed by one statement (data-modifying
+/// CTEs share one snapshot and none reads another's rows).
+const WRITE_RESULTS: &str = "WITH upd AS ( \
+       UPDATE conversations c SET flow_state = t.state, flow_key = t.flow_key, \
+          flow_version = t.flow_version, version = c.version + 1, status = t.status, \
+          owner_kind = t.owner_kind, last_seq = greatest(c.last_seq, t.last_seq), \
+          last_message_at = CASE WHEN t.last_seq > c.last_seq THEN now() ELSE c.last_message_at END, \
+          updated_at = now() \
+       FROM unnest($1::uuid[], $2::int8[], $3::jsonb[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::int8[]) \
+            AS t(id, version, state, flow_key, flow_version, status, owner_kind, last_seq) \
+       WHERE c.id = t.id AND c.version = t.version RETURNING c.id), \
+     ins AS ( \
+       INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, author_kind, \
+                             body, content, delivery_status, created_at) \
+       SELECT id, $9, conversation_id, channel_id, seq, 'outbound', 'bot', body, content, 'sent', created_at \
+       FROM unnest($10::uuid[], $11::uuid[], $12::uuid[], $13::int8[], $14::text[], $15::jsonb[], $16::timestamptz[]) \
+            AS t(id, conversation_id, channel_id, seq, body, content, created_at) \
+       RETURNING 1), \
+     del AS (DELETE FROM jobs WHERE id = ANY($17) RETURNING 1) \
+   SELECT count(*) FROM upd";
+
+/// The replies of a batch as columns.
+struct Replies<'a> {
+    ids: Vec<MessageId>,
+    conversations: Vec<ConversationId>,
+    channels: Vec<ChannelId>,
+    seqs: Vec<i64>,
+    bodies: Vec<&'a str>,
+    contents: Vec<Value>,
+    created: Vec<DateTime<Utc>>,
+}
+
+impl<'a> Replies<'a> {
+    fn of(results: &'a [TurnResult]) -> Self {
+        let all: Vec<(&MessageView, ChannelId)> = results
+            .iter()
+            .flat_map(|r| r.replies.iter().map(move |m| (m, r.channel_id)))
+            .collect();
+        Self {
+            ids: all.iter().map(|(m, _)| m.id).collect(),
+            conversations: all.iter().map(|(m, _)| m.conversation_id).collect(),
+            channels: all.iter().map(|(_, c)| *c).collect(),
+            seqs: all.iter().map(|(m, _)| m.seq).collect(),
+            bodies: all.iter().map(|(m, _)| m.body.as_str()).collect(),
+            contents: all.iter().map(|(m, _)| m.content.clone()).collect(),
+            created: all.iter().map(|(m, _)| m.created_at).collect(),
+        }
     }
-    let ids: Vec<MessageId> = replies.iter().map(|(m, _)| m.id).collect();
-    let convs: Vec<ConversationId> = replies.iter().map(|(m, _)| m.conversation_id).collect();
-    let channels: Vec<ChannelId> = replies.iter().map(|(_, c)| *c).collect();
-    let seqs: Vec<i64> = replies.iter().map(|(m, _)| m.seq).collect();
-    let bodies: Vec<&str> = replies.iter().map(|(m, _)| m.body.as_str()).collect();
-    let contents: Vec<Value> = replies.iter().map(|(m, _)| m.content.clone()).collect();
-    let created: Vec<DateTime<Utc>> = replies.iter().map(|(m, _)| m.created_at).collect();
-    sqlx::query(
-        "INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, author_kind, \
-                               body, content, delivery_status, created_at) \
-         SELECT id, $1, conversation_id, channel_id, seq, 'outbound', 'bot', body, content, 'sent', created_at \
-         FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::int8[], $6::text[], $7::jsonb[], $8::timestamptz[]) \
-              AS t(id, conversation_id, channel_id, seq, body, content, created_at)",
-    )
-    .bind(tenant)
-    .bind(&ids)
-    .bind(&convs)
-    .bind(&channels)
-    .bind(&seqs)
-    .bind(&bodies)
-    .bind(&contents)
-    .bind(&created)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 pub(super) fn events_of(tenant: TenantId, results: Vec<TurnResult>) -> Vec<Event> {

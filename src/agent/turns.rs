@@ -42,7 +42,7 @@ use super::subflow::Callees;
 pub use super::turn_effects::Effects;
 use super::turn_writes::{bot_replies, persist, status_of, TurnResult};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
-use crate::db::{set_tenant, Db};
+use crate::db::Db;
 use crate::ids::{ChannelId, ConversationId, MessageId, TenantId};
 use crate::jobs::{ClaimedJob, JobError, TxJobHandler, TxOutcome};
 use crate::llm::{cost_micros, LlmClient, PriceTable, Usage};
@@ -228,14 +228,10 @@ impl TxJobHandler for AgentTurns {
     async fn run_in_tx(
         &self,
         conn: &mut PgConnection,
-        jobs: &[ClaimedJob],
+        tenant: TenantId,
+        jobs: &[&ClaimedJob],
     ) -> Result<TxOutcome, sqlx::Error> {
-        let mut outcome = TxOutcome::default();
-        for (tenant, jobs) in crate::jobs::in_tx::by_tenant(jobs) {
-            set_tenant(conn, tenant).await?;
-            outcome.extend(self.run_tenant(conn, tenant, &jobs).await?);
-        }
-        Ok(outcome)
+        self.run_tenant(conn, tenant, jobs).await
     }
 
     async fn after_commit(&self, events: Vec<Event>, leased: Vec<ClaimedJob>) {
@@ -346,8 +342,7 @@ impl AgentTurns {
                 }
             }
         }
-        out.events = persist(conn, tenant, results).await?;
-        crate::jobs::in_tx::delete(conn, &done).await?;
+        out.events = persist(conn, tenant, results, &done).await?;
         crate::jobs::in_tx::lease(conn, &out.leased, &self.node, DEFERRED_LEASE).await?;
         metrics::counter!("agent_turns_total").increment(done.len() as u64);
         Ok(out)

@@ -8,8 +8,10 @@
 //! by another worker; nothing half-done survives. Compared with leasing (claim, commit, run,
 //! commit) this saves a statement, a commit and an update of every job row per batch.
 //!
-//! The claim runs as the owner role (it spans tenants); the handler's work then runs under
-//! `SET LOCAL ROLE <runtime role>`, so row-level security applies to it as to every tenant query.
+//! The claim runs as the owner role (it spans tenants); the batch is then split by tenant and each
+//! group is handed to the handler under the runtime role with `app.tenant_id` set (both set in one
+//! statement for the first group), so row-level security applies to it as to every tenant query;
+//! each group's failures are settled in its own scope.
 //!
 //! A job that turns out to need slow work (a call to another service) must not hold the batch's
 //! locks while it waits: the handler [`lease`]s it in the same transaction (status `running`,
@@ -25,7 +27,6 @@ use sqlx::{PgConnection, PgPool};
 use super::{settle_failure, ClaimedJob, FailedAttempt, JobError};
 use crate::bus::Event;
 use crate::config::JobSettings;
-use crate::db::quote_ident;
 
 /// A handler for jobs run inside the claiming transaction.
 #[async_trait::async_trait]
@@ -33,18 +34,26 @@ pub trait TxJobHandler: Send + Sync + 'static {
     /// The kind name it handles.
     fn kind(&self) -> &'static str;
 
-    /// Apply the jobs' effects on `conn` (running as the runtime role), delete the successful
-    /// jobs with [`delete`] and [`lease`] the ones to finish outside the transaction. An `Err`
-    /// rolls the whole batch back.
+    /// Apply the effects of one tenant's jobs on `conn` (running as the runtime role, confined to
+    /// `tenant`), delete the successful jobs (e.g. with [`delete`]) and [`lease`] the ones to
+    /// finish outside the transaction. An `Err` rolls the whole batch back.
     async fn run_in_tx(
         &self,
         conn: &mut PgConnection,
-        jobs: &[ClaimedJob],
+        tenant: crate::ids::TenantId,
+        jobs: &[&ClaimedJob],
     ) -> Result<TxOutcome, sqlx::Error>;
 
     /// Called after the batch committed, with the events to publish and the jobs leased for
     /// work outside the transaction.
     async fn after_commit(&self, events: Vec<Event>, leased: Vec<ClaimedJob>);
+
+    /// Least time between two empty claims of this kind by one worker (zero: look whenever the
+    /// worker wakes). Kinds whose jobs are scheduled for later need not be claimed after every
+    /// batch of another kind.
+    fn min_interval(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// What a batch decided.
@@ -145,12 +154,8 @@ pub async fn run_batch(
         tx.rollback().await?;
         return Ok(0);
     }
-    let set_role = format!("SET LOCAL ROLE {}", quote_ident(runtime_role));
-    sqlx::query(&set_role).execute(&mut *tx).await?;
-    match handler.run_in_tx(&mut tx, &jobs).await {
+    match run_groups(&mut tx, handler, &jobs, settings, runtime_role).await {
         Ok(outcome) => {
-            sqlx::query("RESET ROLE").execute(&mut *tx).await?;
-            record_failures(&mut tx, &jobs, outcome.failures, settings).await?;
             tx.commit().await?;
             let leased = jobs
                 .iter()
@@ -171,6 +176,34 @@ pub async fn run_batch(
         }
     }
     Ok(jobs.len())
+}
+
+/// Runs each tenant's jobs in its scope and settles its failures there.
+async fn run_groups(
+    conn: &mut PgConnection,
+    handler: &dyn TxJobHandler,
+    jobs: &[ClaimedJob],
+    settings: &JobSettings,
+    runtime_role: &str,
+) -> Result<TxOutcome, sqlx::Error> {
+    let mut outcome = TxOutcome::default();
+    for (i, (tenant, group)) in by_tenant(jobs).into_iter().enumerate() {
+        if i == 0 {
+            sqlx::query(
+                "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)",
+            )
+            .bind(runtime_role)
+            .bind(tenant.0.to_string())
+            .execute(&mut *conn)
+            .await?;
+        } else {
+            crate::db::set_tenant(conn, tenant).await?;
+        }
+        let mut done = handler.run_in_tx(conn, tenant, &group).await?;
+        record_failures(conn, jobs, std::mem::take(&mut done.failures), settings).await?;
+        outcome.extend(done);
+    }
+    Ok(outcome)
 }
 
 /// Lock up to `limit` runnable jobs of `kind`: queued, due, and first in line for their ordering

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -110,17 +110,18 @@ impl Loop {
         // Every loop checks for expired leases at a quarter of the lease length, so a dead
         // worker's jobs are back in the queue at most 1.25 leases after it died.
         let reap_every = lease / 4;
-        let mut last_reap = std::time::Instant::now();
+        let mut last_reap = Instant::now();
+        let mut next_due = vec![Instant::now(); self.in_tx.len()];
         while !self.stop.is_cancelled() {
             if last_reap.elapsed() >= reap_every {
-                last_reap = std::time::Instant::now();
+                last_reap = Instant::now();
                 match requeue_expired(&self.system).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(jobs = n, "requeued jobs whose lease expired"),
                     Err(error) => tracing::warn!(%error, "requeueing expired leases failed"),
                 }
             }
-            let mut claimed = self.run_in_tx_handlers().await;
+            let mut claimed = self.run_in_tx_handlers(&mut next_due).await;
             if !kinds.is_empty() {
                 match claim(
                     &self.system,
@@ -154,9 +155,17 @@ impl Loop {
         }
     }
 
-    async fn run_in_tx_handlers(&self) -> usize {
+    /// Runs one batch of each transactional handler that is due: a handler with a
+    /// [`TxJobHandler::min_interval`] is asked again only after that long, unless its last batch
+    /// found work.
+    async fn run_in_tx_handlers(&self, next_due: &mut [Instant]) -> usize {
         let mut claimed = 0;
-        for handler in &self.in_tx {
+        for (handler, due) in self.in_tx.iter().zip(next_due.iter_mut()) {
+            let now = Instant::now();
+            if now < *due {
+                continue;
+            }
+            *due = now + handler.min_interval();
             match in_tx::run_batch(
                 &self.system,
                 handler.as_ref(),
@@ -166,6 +175,9 @@ impl Loop {
             .await
             {
                 Ok(n) => {
+                    if n > 0 {
+                        *due = now;
+                    }
                     claimed += n;
                     metrics::counter!("jobs_claimed_total").increment(n as u64);
                 }
