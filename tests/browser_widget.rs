@@ -583,3 +583,126 @@ async fn visitor_chats_with_the_bot_in_a_real_browser(pool: sqlx::PgPool) {
     drop(browser);
     drop(driver); // ends the session and kills chromedriver
 }
+
+const ASSISTANT: &str = r#"id: dental_demo
+name: Assistant
+start: greet
+states:
+  greet: {kind: message, text: "Hi! How can I help?", next: helper}
+  helper:
+    kind: llm
+    text: "You are the booking assistant of {{ business.name }}."
+    tools: [goto]
+    exits: {done: bye}
+    fallback: away
+  bye: {kind: end, text: "Goodbye."}
+  away: {kind: end, text: "Sorry, the assistant is away."}
+"#;
+
+const STREAMED: &str =
+    "We have openings on Tuesday and Thursday mornings, and on Friday after three.";
+
+/// Publishes `source` as the tenant's flow.
+async fn publish(app: &common::TestApp, source: &str) {
+    let created = app
+        .post("/api/v1/flows", &app.api_key, &json!({ "source": source }))
+        .await;
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let path = "/api/v1/flows/dental_demo/versions/1/publish";
+    let published = app.post_empty(path, &app.api_key).await;
+    assert_eq!(published.status(), 200);
+}
+
+/// The visitor sees the LLM's reply grow in a draft bubble, which the stored message replaces.
+async fn streaming_scenario(browser: &Browser, demo_url: &str) -> Result<(), String> {
+    browser.goto(demo_url).await?;
+    let launcher = browser.wait_for("#sbw-launcher").await?;
+    browser.click(&launcher).await?;
+    let input = browser.wait_for("#sbw-input").await?;
+    let send = browser.wait_for("#sbw-send").await?;
+    browser.type_into(&input, "hello").await?;
+    browser.click(&send).await?;
+    browser
+        .wait_messages("the greeting", |m| {
+            m.iter()
+                .any(|m| m.outbound && m.text == "Hi! How can I help?")
+        })
+        .await?;
+    browser.type_into(&input, "when are you free?").await?;
+    browser.click(&send).await?;
+
+    let mut drafts: Vec<String> = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = browser
+            .exec(
+                "var d = document.querySelector('#sbw-messages .sbw-draft .sbw-text');\
+                 return d ? d.textContent : null;",
+            )
+            .await?;
+        if let Some(text) = seen.as_str() {
+            if drafts.last().map(String::as_str) != Some(text) {
+                drafts.push(text.to_string());
+            }
+        }
+        let msgs = browser.messages().await?;
+        if msgs
+            .iter()
+            .any(|m| m.outbound && m.seq.is_some() && m.text == STREAMED)
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the streamed reply never arrived; drafts {drafts:?}, messages {msgs:#?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let partial = drafts
+        .iter()
+        .filter(|t| !t.is_empty() && STREAMED.starts_with(t.as_str()) && t.len() < STREAMED.len())
+        .count();
+    if partial < 2 {
+        return Err(format!(
+            "the reply was not seen being written: drafts {drafts:?}"
+        ));
+    }
+    let settled = browser.wait_settled().await?;
+    let left = browser.find_all(".sbw-draft").await?;
+    if !left.is_empty() {
+        return Err("the draft stayed after its message arrived".into());
+    }
+    let copies = settled.iter().filter(|m| m.text == STREAMED).count();
+    if copies != 1 {
+        return Err(format!("the reply is shown {copies} times: {settled:#?}"));
+    }
+    assert_unique_sorted(&settled)
+}
+
+#[sqlx::test]
+async fn an_llm_reply_is_seen_being_written(pool: sqlx::PgPool) {
+    let fake = common::fake_openai::FakeOpenAi::start().await;
+    fake.set_chunk_delay(Duration::from_millis(120));
+    fake.push(common::fake_openai::Reply::text(STREAMED));
+    let base_url = fake.base_url.clone();
+    let app = common::spawn_app_with(pool, move |s| {
+        s.llm.base_url = base_url;
+        s.llm.model = "fake-model".into();
+        s.llm.max_retries = 0;
+        s.llm.timeout_ms = 5000;
+    })
+    .await;
+    publish(&app, ASSISTANT).await;
+    let mut driver = ChromeDriver::start().await;
+    let browser = Browser::launch(&mut driver).await;
+    let demo_url = format!("{}/demo/{}", app.base_url, app.webchat_key);
+    if let Err(e) = streaming_scenario(&browser, &demo_url).await {
+        panic!(
+            "streaming scenario failed: {e}\nbrowser console:\n{}",
+            browser.console_log().await
+        );
+    }
+    drop(browser);
+    drop(driver);
+}
