@@ -44,9 +44,9 @@ impl AgentTurns {
         conn: &'a mut PgConnection,
         tenant: TenantId,
         conversation: ConversationId,
-        info: &TenantInfo,
+        info: &'a TenantInfo,
     ) -> TurnPerformer<'a> {
-        let llm = self.llm.as_ref().filter(|_| info.llm_enabled);
+        let llm = info.llm.as_deref();
         TurnPerformer {
             conn,
             tenant,
@@ -82,7 +82,7 @@ pub(super) struct TurnPerformer<'a> {
     pub(super) tenant: TenantId,
     pub(super) conversation: ConversationId,
     pub(super) effects: Option<&'a Effects>,
-    /// The LLM, when configured and enabled for the tenant.
+    /// The tenant's LLM (its own endpoint's or the server's), when it has one and it is enabled.
     pub(super) llm: Option<&'a LlmAgent>,
     /// AI-handled requests allowed this month (0 = unlimited).
     pub(super) quota: u32,
