@@ -8,6 +8,7 @@
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use switchboard::config::Settings;
+use switchboard::ids::TenantId;
 
 use crate::common::fake_openai::{FakeOpenAi, Reply};
 use crate::common::{spawn_app_with, TestApp, Visitor};
@@ -38,8 +39,8 @@ async fn app(pool: PgPool, server_llm: Option<&FakeOpenAi>, tweak: fn(&mut Setti
     .await
 }
 
-/// A second tenant with a web-chat channel: its API key and channel key.
-async fn second_tenant(app: &TestApp) -> (String, String) {
+/// A second tenant with a web-chat channel: its id, API key and channel key.
+async fn second_tenant(app: &TestApp) -> (TenantId, String, String) {
     let created: Value = app
         .post(
             "/api/v1/tenants",
@@ -51,6 +52,11 @@ async fn second_tenant(app: &TestApp) -> (String, String) {
         .await
         .expect("json");
     let key = created["api_key"].as_str().expect("key").to_owned();
+    let id = created["tenant"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
     let channel: Value = app
         .post(
             "/api/v1/channels",
@@ -65,7 +71,7 @@ async fn second_tenant(app: &TestApp) -> (String, String) {
         .as_str()
         .expect("channel key")
         .to_owned();
-    (key, public)
+    (id, key, public)
 }
 
 async fn put(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
@@ -109,7 +115,7 @@ fn row(slug: &str, model: &str, outcome: &str) -> (String, String, String) {
 async fn each_tenant_is_read_by_its_own_endpoint_with_its_own_key_and_model(pool: PgPool) {
     let (fake_a, fake_b) = (fake_llm().await, fake_llm().await);
     let app = app(pool, None, |_| {}).await;
-    let (b_key, b_channel) = second_tenant(&app).await;
+    let (_, b_key, b_channel) = second_tenant(&app).await;
     let a_body = json!({"enabled": true, "base_url": fake_a.base_url, "model": "model-a",
         "api_key": "sk-tenant-a", "timeout_ms": 1500});
     let (status, a_view) = put(&app, &app.api_key, a_body).await;
@@ -363,4 +369,50 @@ async fn private_addresses_are_refused_unless_allowed(pool: PgPool) {
         .await
         .expect("one usage row");
     assert!(error.unwrap_or_default().contains("not an allowed address"));
+}
+
+#[sqlx::test]
+async fn endpoints_are_sealed_and_confined_to_their_tenant_by_row_level_security(pool: PgPool) {
+    let app = app(pool, None, |_| {}).await;
+    let (b, b_key, _) = second_tenant(&app).await;
+    let a = app.seed.tenant_id;
+    for (key, secret) in [(&app.api_key, "sk-secret-a"), (&b_key, "sk-secret-b")] {
+        let body = json!({"enabled": true, "base_url": "https://llm.example/v1", "model": "m",
+            "api_key": secret});
+        assert_eq!(put(&app, key, body).await.0, 200);
+    }
+    let sealed: Vec<Vec<u8>> = sqlx::query_scalar("SELECT api_key FROM tenant_llm_endpoints")
+        .fetch_all(&app.db.system)
+        .await
+        .expect("keys");
+    assert_eq!(sealed.len(), 2);
+    for key in &sealed {
+        let plain = String::from_utf8_lossy(key);
+        assert!(!plain.contains("sk-secret"), "stored sealed");
+    }
+
+    let mut tx = app.db.tenant_tx(a).await.expect("tx");
+    let seen: Vec<TenantId> = sqlx::query_scalar("SELECT tenant_id FROM tenant_llm_endpoints")
+        .fetch_all(&mut *tx)
+        .await
+        .expect("select");
+    assert_eq!(seen, [a]);
+    let touched = sqlx::query("UPDATE tenant_llm_endpoints SET model = 'x' WHERE tenant_id = $1")
+        .bind(b)
+        .execute(&mut *tx)
+        .await
+        .expect("update")
+        .rows_affected();
+    assert_eq!(touched, 0);
+    tx.rollback().await.expect("rollback");
+    let mut tx = app.db.tenant_tx(a).await.expect("tx");
+    let foreign = sqlx::query(
+        "INSERT INTO tenant_llm_endpoints (tenant_id, base_url, model) VALUES ($1, 'https://x/v1', 'm') \
+         ON CONFLICT (tenant_id) DO NOTHING",
+    )
+    .bind(b)
+    .execute(&mut *tx)
+    .await;
+    let err = foreign.expect_err("RLS refuses a foreign tenant_id");
+    assert!(err.to_string().contains("row-level security"), "{err}");
 }
