@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
+use crate::agent::tenant_llm::TenantLlms;
 use crate::agent::timeouts::FlowTimeouts;
 use crate::agent::turns::Effects;
 use crate::agent::webhook::WebhookClient;
@@ -104,9 +105,15 @@ impl App {
             webhooks: WebhookClient::new(settings.agent.http_allow_private)?,
             secrets: secrets.clone(),
         });
-        if let Some(llm) = llm_agent(&settings.llm)? {
-            agent = agent.with_llm(llm);
-        }
+        let llms = TenantLlms::from_config(
+            &settings.llm,
+            settings.agent.http_allow_private,
+            secrets.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("llm configuration: {e}"))?;
+        agent = agent
+            .with_llms(llms)
+            .with_tenant_cache(Duration::from_millis(settings.agent.tenant_cache_ms));
         #[cfg(feature = "embeddings")]
         if let Some(service) = embeddings {
             agent = agent.with_embeddings(service);
@@ -218,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::agent::flows_api::router())
         .merge(crate::routing::router())
         .merge(crate::agent::usage_api::router())
+        .merge(crate::agent::llm_settings_api::router())
         .merge(crate::agent::prompt_overrides::router())
         .merge(crate::channels::webchat::router())
         .merge(crate::channels::form::router())
@@ -269,31 +277,6 @@ async fn stop_on_signal(stop: CancellationToken) {
     }
     tracing::info!("shutdown signal received");
     stop.cancel();
-}
-
-/// The LLM the agent uses, when one is configured.
-fn llm_agent(
-    cfg: &crate::config::LlmConfig,
-) -> anyhow::Result<Option<crate::agent::turns::LlmAgent>> {
-    use crate::llm::{BreakerSettings, LlmClient, LlmSettings, PriceTable};
-    if !cfg.enabled() {
-        return Ok(None);
-    }
-    let mut settings =
-        LlmSettings::new(cfg.base_url.clone(), cfg.api_key.clone(), cfg.model.clone());
-    settings.timeout = std::time::Duration::from_millis(cfg.timeout_ms.max(1));
-    settings.max_retries = cfg.max_retries;
-    settings.breaker = BreakerSettings {
-        failure_threshold: cfg.breaker_failures.max(1),
-        cool_down: std::time::Duration::from_secs(cfg.breaker_cooldown_secs),
-    };
-    let client = LlmClient::new(settings).map_err(|e| anyhow::anyhow!("llm configuration: {e}"))?;
-    tracing::info!(base_url = %cfg.base_url, model = %cfg.model, "LLM configured; the embedded understanding is the fallback");
-    Ok(Some(crate::agent::turns::LlmAgent {
-        client,
-        prices: PriceTable::default(),
-        monthly_quota: cfg.monthly_quota,
-    }))
 }
 
 /// Loads the sentence-embedding model when one is configured, and trains every flow on it.

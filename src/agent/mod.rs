@@ -20,7 +20,9 @@
 //! - [`registry`]: compiled flows per tenant and version;
 //! - [`flows_db`] and [`flows_api`]: a tenant's versioned flows, stored and served over REST;
 //! - [`simulate`]: a scripted conversation run through `step` with no I/O;
-//! - [`turns`]: the `agent_turn` job handler that runs `step` and persists its effects.
+//! - [`turns`]: the `agent_turn` job handler that runs `step` and persists its effects;
+//! - [`llm_endpoint`] and [`tenant_llm`]: a tenant's own LLM endpoint, stored sealed, and which
+//!   LLM (its own, the server's, or none) reads its conversations; [`llm_settings_api`] serves it.
 //!
 //! Invariants: no unsafe code; no panics on any input (no `unwrap`/`expect`
 //! outside tests); `step` reads no clock and touches no disk, so the gateway
@@ -40,7 +42,9 @@ pub mod flows_api;
 pub mod flows_db;
 mod http_state;
 pub mod humanize;
+pub mod llm_endpoint;
 pub mod llm_reader;
+pub mod llm_settings_api;
 mod llm_state;
 pub mod llm_tools;
 pub mod llm_usage;
@@ -57,6 +61,7 @@ pub mod simulate;
 pub mod slots;
 pub mod step_io;
 pub mod subflow;
+pub mod tenant_llm;
 pub mod timeouts;
 mod turn_effects;
 mod turn_writes;

@@ -51,10 +51,10 @@ impl AgentTurns {
         db: &'a Db,
         tenant: TenantId,
         conversation: ConversationId,
-        info: &TenantInfo,
+        info: &'a TenantInfo,
         stream: bool,
     ) -> TurnPerformer<'a> {
-        let llm = self.tenant_llm(info);
+        let llm = info.llm.as_deref();
         TurnPerformer {
             db,
             stream: stream.then(|| self.bus.clone()),
@@ -96,7 +96,7 @@ pub(super) struct TurnPerformer<'a> {
     pub(super) tenant: TenantId,
     pub(super) conversation: ConversationId,
     pub(super) effects: Option<&'a Effects>,
-    /// The LLM, when configured and enabled for the tenant.
+    /// The tenant's LLM (its own endpoint's or the server's), when it has one and it is enabled.
     pub(super) llm: Option<&'a LlmAgent>,
     /// AI-handled requests allowed this month (0 = unlimited).
     pub(super) quota: u32,

@@ -39,6 +39,7 @@ use super::prompts::Prompts;
 use super::registry::{CompiledFlow, FlowRegistry};
 use super::slots::{normalize_slot, SlotRules};
 use super::subflow::Callees;
+use super::tenant_llm::TenantLlms;
 pub use super::turn_effects::Effects;
 use super::turn_writes::{bot_replies, persist, status_of, TurnResult};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
@@ -56,7 +57,10 @@ pub struct AgentTurns {
     pub(super) bus: Arc<dyn Bus>,
     pub(super) flows: Arc<FlowRegistry>,
     default_flow: String,
-    pub(super) llm: Option<LlmAgent>,
+    /// The server's LLM and the tenants' own (none: the embedded understanding only).
+    llms: Option<TenantLlms>,
+    /// How long a [`TenantInfo`] is used before it is read again.
+    tenant_ttl: Duration,
     pub(super) effects: Option<Effects>,
     #[cfg(feature = "embeddings")]
     embeddings: Option<crate::nlu::embed::EmbeddingService>,
@@ -82,13 +86,14 @@ pub struct LlmAgent {
     pub monthly_quota: u32,
 }
 
-/// What a turn needs to know about its tenant; cached for [`VARS_TTL`].
+/// What a turn needs to know about its tenant; cached for [`VARS_TTL`] (or the configured time).
 #[derive(Debug)]
 pub(super) struct TenantInfo {
     /// Template variables (`business`).
     pub(super) vars: Value,
-    /// `settings.llm.enabled` (default true).
-    pub(super) llm_enabled: bool,
+    /// The tenant's LLM: its own endpoint's or the server's; None when `settings.llm.enabled`
+    /// is false or there is none.
+    pub(super) llm: Option<Arc<LlmAgent>>,
     /// `settings.llm.monthly_quota`, overriding the server default.
     pub(super) llm_quota: Option<u32>,
     /// The tenant's prompt overrides, and a fingerprint of them.
@@ -104,7 +109,8 @@ impl AgentTurns {
             bus,
             flows,
             default_flow,
-            llm: None,
+            llms: None,
+            tenant_ttl: VARS_TTL,
             effects: None,
             #[cfg(feature = "embeddings")]
             embeddings: None,
@@ -171,9 +177,16 @@ impl AgentTurns {
         None
     }
 
-    /// The same handler reading free text with an LLM (falling back to the embedded engine).
-    pub fn with_llm(mut self, llm: LlmAgent) -> Self {
-        self.llm = Some(llm);
+    /// The same handler reading free text with the tenant's LLM, its own or the server's
+    /// (falling back to the embedded engine).
+    pub fn with_llms(mut self, llms: TenantLlms) -> Self {
+        self.llms = Some(llms);
+        self
+    }
+
+    /// The same handler re-reading a tenant's settings after `ttl` instead of [`VARS_TTL`].
+    pub fn with_tenant_cache(mut self, ttl: Duration) -> Self {
+        self.tenant_ttl = ttl;
         self
     }
 
@@ -256,7 +269,7 @@ impl AgentTurns {
         if let Some(info) = self.tenants.lock().ok().and_then(|cache| {
             cache
                 .get(&tenant)
-                .filter(|(at, _)| at.elapsed() < VARS_TTL)
+                .filter(|(at, _)| at.elapsed() < self.tenant_ttl)
                 .map(|(_, v)| v.clone())
         }) {
             return Ok(info);
@@ -270,9 +283,14 @@ impl AgentTurns {
         let overrides_fp = fingerprint(&overrides);
         let (name, timezone, llm) = row.unwrap_or_default();
         let llm = llm.unwrap_or(Value::Null);
+        let llm_enabled = llm.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+        let agent = match &self.llms {
+            Some(llms) => llms.for_tenant(conn, tenant, llm_enabled).await?,
+            None => None,
+        };
         let info = Arc::new(TenantInfo {
             vars: json!({ "business": { "name": name, "timezone": timezone } }),
-            llm_enabled: llm.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+            llm: agent,
             llm_quota: llm
                 .get("monthly_quota")
                 .and_then(Value::as_u64)
@@ -284,11 +302,6 @@ impl AgentTurns {
             cache.insert(tenant, (Instant::now(), info.clone()));
         }
         Ok(info)
-    }
-
-    /// The LLM the tenant's conversations are read with, if any.
-    pub(super) fn tenant_llm<'a>(&'a self, info: &TenantInfo) -> Option<&'a LlmAgent> {
-        self.llm.as_ref().filter(|_| info.llm_enabled)
     }
 
     async fn run_tenant(
@@ -419,8 +432,9 @@ impl AgentTurns {
         let active = callees.active(flow, state);
         let tz = business_zone(vars);
         let time = TimeContext::from_utc(now, tz);
-        let llm = self
-            .tenant_llm(info)
+        let llm = info
+            .llm
+            .as_deref()
             .filter(|_| wants_llm(active, state, text, &time));
         let understanding = match (llm, calls) {
             (Some(_), None) => return Ok(Turn::Deferred),

@@ -1,24 +1,21 @@
-//! The tenant's AI settings and usage over REST: `GET /api/v1/usage/llm?month=YYYY-MM` (requests,
-//! tokens and cost of a calendar month, with the quota in force) and `PUT /api/v1/tenant/llm`
-//! (switch the LLM on or off for the tenant, set its monthly quota).
+//! The tenant's AI usage over REST: `GET /api/v1/usage/llm?month=YYYY-MM` (requests, tokens and
+//! cost of a calendar month, with the tenant's quota). The settings themselves are served by
+//! `llm_settings_api`.
 //!
-//! Invariants: everything runs in the caller's tenant transaction (row-level security); settings
-//! live under `tenants.settings.llm` and take effect within the agent's tenant cache time (10 s).
+//! Invariants: everything runs in the caller's tenant transaction (row-level security).
 
 use axum::{extract::State, routing::get, Json, Router};
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::llm_usage::{month_bounds, month_totals, MonthTotals};
 use crate::app::AppState;
-use crate::http::{ApiError, ApiJson, ApiQuery, TenantAuth};
+use crate::http::{ApiError, ApiQuery, TenantAuth};
 
 /// Routes.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/usage/llm", get(llm_usage))
-        .route("/api/v1/tenant/llm", axum::routing::put(put_llm_settings))
+    Router::new().route("/api/v1/usage/llm", get(llm_usage))
 }
 
 /// Query of `GET /api/v1/usage/llm`.
@@ -41,16 +38,6 @@ pub struct UsageReport {
     /// Totals.
     #[serde(flatten)]
     pub totals: MonthTotals,
-}
-
-/// Body of `PUT /api/v1/tenant/llm`.
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LlmSettingsBody {
-    /// Use the server's LLM for this tenant (default true).
-    pub enabled: bool,
-    /// AI-handled requests per month; 0 = unlimited; omitted = the server's default.
-    pub monthly_quota: Option<u32>,
 }
 
 /// A month's LLM usage.
@@ -85,27 +72,4 @@ pub async fn llm_usage(
             .unwrap_or(true),
         totals,
     }))
-}
-
-/// Switch the LLM on or off for the tenant and set its monthly quota.
-#[utoipa::path(put, path = "/api/v1/tenant/llm", tag = "usage", request_body = LlmSettingsBody,
-    responses((status = 200, body = LlmSettingsBody), (status = 422)), security(("api_key" = [])))]
-pub async fn put_llm_settings(
-    State(state): State<AppState>,
-    auth: TenantAuth,
-    ApiJson(body): ApiJson<LlmSettingsBody>,
-) -> Result<Json<LlmSettingsBody>, ApiError> {
-    let mut llm = json!({ "enabled": body.enabled });
-    if let Some(q) = body.monthly_quota {
-        llm["monthly_quota"] = json!(q);
-    }
-    let mut tx = state.db.tenant_tx(auth.tenant_id).await?;
-    sqlx::query(
-        "UPDATE tenants SET settings = jsonb_set(settings, '{llm}', $1) WHERE id = sb_tenant()",
-    )
-    .bind(&llm)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Json(body))
 }

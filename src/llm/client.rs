@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,11 @@ pub struct LlmSettings {
     /// Request field for `ChatRequest::max_tokens` (`max_tokens` unless the model needs
     /// `max_completion_tokens`).
     pub token_limit_param: TokenLimitParam,
+    /// The addresses the client may connect to, for endpoints someone else chose (a tenant's):
+    /// when set, a literal address in `base_url` must pass, a name resolving to any address that
+    /// does not is refused when connecting, redirects are not followed and proxies from the
+    /// environment are not used. None: any address (the operator's own endpoint).
+    pub address_filter: Option<fn(IpAddr) -> bool>,
 }
 
 impl LlmSettings {
@@ -71,6 +77,7 @@ impl LlmSettings {
             breaker: BreakerSettings::default(),
             backoff: BackoffSettings::default(),
             token_limit_param: TokenLimitParam::default(),
+            address_filter: None,
         }
     }
 
@@ -101,8 +108,31 @@ impl LlmSettings {
         }
         self.breaker.validate().map_err(LlmError::Config)?;
         self.backoff.validate().map_err(LlmError::Config)?;
+        if let Some(allowed) = self.address_filter {
+            match literal_host(base) {
+                Err(()) => return Err(LlmError::Config("base_url is not a valid URL".into())),
+                Ok(Some(ip)) if !allowed(ip) => {
+                    return Err(LlmError::Config(format!(
+                        "base_url: {ip} is not an allowed address"
+                    )))
+                }
+                Ok(_) => {}
+            }
+        }
         Ok(base.to_owned())
     }
+}
+
+/// The address in `url` when its host is a literal IP, as the HTTP stack will read it (so
+/// `http://2130706433/` and `http://127.1/` are 127.0.0.1, like `http://[::1]/` is ::1).
+fn literal_host(url: &str) -> Result<Option<IpAddr>, ()> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| ())?;
+    let host = parsed.host_str().ok_or(())?;
+    Ok(host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok())
 }
 
 /// The breaker plus its clock, shared by all clones of a client and by open streams.
@@ -189,7 +219,8 @@ impl LlmClient {
             // `OpenAIConfig::new` reads OPENAI_* variables; the settings are the only source.
             .with_org_id("")
             .with_project_id("");
-        let client = Client::with_config(config).with_http_service(StatusTransport::default());
+        let transport = StatusTransport::new(settings.address_filter)?;
+        let client = Client::with_config(config).with_http_service(transport);
         let breaker = Arc::new(BreakerCell {
             breaker: Mutex::new(CircuitBreaker::new(settings.breaker)),
             clock,
@@ -424,11 +455,69 @@ mod tests {
     }
 
     #[test]
+    fn an_address_filter_refuses_literal_addresses_it_does_not_allow() {
+        fn public_only(ip: IpAddr) -> bool {
+            !ip.is_loopback() && !ip.is_unspecified()
+        }
+        for refused in [
+            "http://127.0.0.1:8000/v1",
+            "http://[::1]:11434/v1",
+            "http://u@127.0.0.1/v1",
+            "http://2130706433/v1",
+            "http://127.1/v1",
+        ] {
+            let mut s = settings(refused, "");
+            s.address_filter = Some(public_only);
+            assert!(
+                matches!(LlmClient::new(s), Err(LlmError::Config(_))),
+                "{refused}"
+            );
+        }
+        for allowed in ["https://api.openai.com/v1", "http://93.184.216.34:8000/v1"] {
+            let mut s = settings(allowed, "");
+            s.address_filter = Some(public_only);
+            assert!(LlmClient::new(s).is_ok(), "{allowed}");
+        }
+        assert!(LlmClient::new(settings("http://127.0.0.1:8000/v1", "")).is_ok());
+    }
+
+    #[test]
     fn debug_output_hides_the_key() {
         let s = settings("http://x/v1", "sk-very-secret");
         assert!(!format!("{s:?}").contains("sk-very-secret"));
         let client = LlmClient::new(s).unwrap();
         assert!(!format!("{client:?}").contains("sk-very-secret"));
+    }
+
+    #[tokio::test]
+    async fn an_address_filter_refuses_names_resolving_to_addresses_it_does_not_allow() {
+        fn public_only(ip: IpAddr) -> bool {
+            !ip.is_loopback()
+        }
+        // The kernel accepts connections into the backlog, so a connection shows as pending.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut s = settings(&format!("http://localhost:{port}/v1"), "");
+        s.max_retries = 0;
+        s.timeout = Duration::from_millis(300);
+        s.address_filter = Some(public_only);
+        let err = LlmClient::new(s.clone())
+            .unwrap()
+            .chat(&ChatRequest::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, LlmError::Transport(m) if m.contains("not an allowed address")),
+            "{err:?}"
+        );
+        assert!(listener.accept().is_err(), "no connection was made");
+        s.address_filter = None;
+        let _ = LlmClient::new(s)
+            .unwrap()
+            .chat(&ChatRequest::default())
+            .await;
+        assert!(listener.accept().is_ok(), "without the filter it connects");
     }
 
     #[tokio::test]

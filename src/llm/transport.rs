@@ -3,10 +3,16 @@
 //! non-2xx answers become a structured [`HttpFailure`] that keeps the status and Retry-After,
 //! which async-openai's own error type drops. Also maps every `OpenAIError` to [`LlmError`].
 //!
+//! With an address filter (tenants' own endpoints), names are resolved by a resolver that refuses
+//! any name with an address the filter rejects, so the address connected to is the address
+//! checked; redirects are not followed and environment proxies are not used.
+//!
 //! Invariants: error bodies are read at most [`MAX_ERROR_BODY`] bytes; nothing here retries.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -51,9 +57,54 @@ impl HttpFailure {
 }
 
 /// Tower service: reqwest transport, no retries, structured HTTP failures.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct StatusTransport {
     inner: ReqwestService,
+}
+
+impl StatusTransport {
+    /// The default HTTP client, or one confined to the addresses `filter` allows.
+    pub(crate) fn new(filter: Option<fn(IpAddr) -> bool>) -> Result<Self, LlmError> {
+        let Some(allowed) = filter else {
+            return Ok(Self {
+                inner: ReqwestService::default(),
+            });
+        };
+        let client = reqwest13::Client::builder()
+            .redirect(reqwest13::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(FilteredResolver { allowed }))
+            .build()
+            .map_err(|e| LlmError::Config(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            inner: ReqwestService::new(client),
+        })
+    }
+}
+
+/// The system resolver, refusing names with any address the filter rejects.
+struct FilteredResolver {
+    allowed: fn(IpAddr) -> bool,
+}
+
+impl reqwest13::dns::Resolve for FilteredResolver {
+    fn resolve(&self, name: reqwest13::dns::Name) -> reqwest13::dns::Resolving {
+        let allowed = self.allowed;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(bad) = addrs.iter().find(|a| !allowed(a.ip())) {
+                let message = format!(
+                    "refused: {host} resolves to {}, not an allowed address",
+                    bad.ip()
+                );
+                return Err(message.into());
+            }
+            let addrs: reqwest13::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 impl Service<HttpRequestFactory> for StatusTransport {
@@ -120,6 +171,19 @@ pub(crate) fn error_message(body: &str) -> String {
     truncate_message(from_json.as_deref().unwrap_or(body).trim())
 }
 
+/// An error with its causes ("error sending request …: refused: x resolves to 10.0.0.1, …"), so
+/// a failed connection says why.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Map an async-openai error to ours.
 pub(crate) fn map_error(error: OpenAIError) -> LlmError {
     match error {
@@ -128,7 +192,7 @@ pub(crate) fn map_error(error: OpenAIError) -> LlmError {
             Err(other) => LlmError::Transport(truncate_message(&other.to_string())),
         },
         OpenAIError::Reqwest(e) if e.is_timeout() => LlmError::Timeout,
-        OpenAIError::Reqwest(e) => LlmError::Transport(truncate_message(&e.to_string())),
+        OpenAIError::Reqwest(e) => LlmError::Transport(truncate_message(&with_causes(&e))),
         OpenAIError::ApiError(api) => HttpFailure {
             status: api.status_code.as_u16(),
             retry_after: None,

@@ -17,6 +17,7 @@ mod prompts_api;
 mod public_form;
 mod routing;
 mod state_kinds;
+mod tenant_llm;
 mod tenants_api;
 mod understanding;
 mod webchat;

@@ -4,7 +4,8 @@
 //! events (`data: {chunk}` lines, tool-call fragments, an optional usage chunk when
 //! `stream_options.include_usage` is set, then `data: [DONE]`). Replies come from a FIFO queue
 //! ([`FakeOpenAi::push`]); when it is empty, from the default responder if one is set, else a
-//! 500 saying the script ran out. Every request body is recorded with its arrival time.
+//! 500 saying the script ran out. Every request body is recorded with its arrival time and its
+//! `Authorization` header.
 //!
 //! Invariants: depends only on axum, tokio, serde_json and futures; binds 127.0.0.1:0 only;
 //! the server task is aborted when the [`FakeOpenAi`] is dropped.
@@ -67,6 +68,7 @@ type Responder = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
 struct Inner {
     queue: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<(Instant, Value)>>,
+    authorizations: Mutex<Vec<Option<String>>>,
     default: Mutex<Option<Responder>>,
     chunk_delay: Mutex<Duration>,
 }
@@ -143,6 +145,11 @@ impl FakeOpenAi {
         lock(&self.inner.requests).iter().map(|(t, _)| *t).collect()
     }
 
+    /// The `Authorization` header of every request, in order (None when absent).
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        lock(&self.inner.authorizations).clone()
+    }
+
     /// Number of requests received.
     pub fn request_count(&self) -> usize {
         lock(&self.inner.requests).len()
@@ -154,11 +161,16 @@ impl FakeOpenAi {
     }
 }
 
-async fn completions(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+async fn completions(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return error_response(400, &format!("invalid JSON body: {e}"), None),
     };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    lock(&inner.authorizations).push(authorization);
     lock(&inner.requests).push((Instant::now(), request.clone()));
     let scripted = lock(&inner.queue).pop_front();
     let reply = match scripted {
