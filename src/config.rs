@@ -167,8 +167,9 @@ pub struct AgentSettings {
     pub prompts_dir: PathBuf,
     /// Flow key used when a channel names none.
     pub default_flow: String,
-    /// Whether `http` flow states may call loopback and private addresses (development and
-    /// tests; off in production, where a webhook must be a public address).
+    /// Whether `http` flow states and notification webhooks may call loopback and private
+    /// addresses (development and tests; off in production, where a webhook must be a public
+    /// address).
     pub http_allow_private: bool,
 }
 
