@@ -32,7 +32,8 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::http::{health, openapi, ApiError};
 use crate::inbox::Ingestor;
-use crate::jobs::{Handlers, TxJobHandler, WorkerPool};
+use crate::jobs::{Handlers, JobHandler, TxJobHandler, WorkerPool};
+use crate::tenants::notices::NoticeWebhooks;
 use crate::tenants::secrets::SecretBox;
 
 /// State shared by every handler and task.
@@ -96,13 +97,20 @@ impl App {
             stop.clone(),
         );
         let secrets = SecretBox::from_config(&settings.security.secrets_key)?;
+        let webhooks = WebhookClient::new(settings.agent.http_allow_private)?;
+        let notices: Arc<dyn JobHandler> = Arc::new(NoticeWebhooks::new(
+            db.clone(),
+            webhooks.clone(),
+            secrets.clone(),
+            settings.jobs.clone(),
+        ));
         let mut agent = AgentTurns::new(
             bus.clone(),
             flows.clone(),
             settings.agent.default_flow.clone(),
         )
         .with_effects(Effects {
-            webhooks: WebhookClient::new(settings.agent.http_allow_private)?,
+            webhooks,
             secrets: secrets.clone(),
         });
         let llms = TenantLlms::from_config(
@@ -130,7 +138,7 @@ impl App {
         let timeouts: Arc<dyn TxJobHandler> = Arc::new(FlowTimeouts::new(agent.clone()));
         let turns: Arc<dyn TxJobHandler> = agent;
         let handlers = Handlers {
-            leased: Vec::new(),
+            leased: vec![notices],
             in_tx: vec![turns, timeouts],
             runtime_role: settings.database.runtime_role.clone(),
         };
@@ -227,6 +235,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::agent::usage_api::router())
         .merge(crate::agent::llm_settings_api::router())
         .merge(crate::agent::prompt_overrides::router())
+        .merge(crate::tenants::notices::api::router())
         .merge(crate::channels::webchat::router())
         .merge(crate::channels::form::router())
         .fallback(|| async { ApiError::NotFound("route") })

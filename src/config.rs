@@ -167,8 +167,9 @@ pub struct AgentSettings {
     pub prompts_dir: PathBuf,
     /// Flow key used when a channel names none.
     pub default_flow: String,
-    /// Whether `http` flow states and tenants' own LLM endpoints may call loopback and private
-    /// addresses (development and tests; off in production, where they must be public addresses).
+    /// Whether `http` flow states, tenants' own LLM endpoints and notification webhooks may call
+    /// loopback and private addresses (development and tests; off in production, where they must
+    /// be public addresses).
     pub http_allow_private: bool,
     /// Milliseconds a tenant's settings (name, time zone, LLM, prompt overrides) are cached by the
     /// agent before being read again; changes take effect within this time.

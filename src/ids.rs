@@ -69,3 +69,7 @@ id_type!(
     /// An API key.
     ApiKeyId
 );
+id_type!(
+    /// A notice to a business about its account (e.g. its AI quota is used up).
+    NoticeId
+);

@@ -11,7 +11,8 @@
 //! - [`db`]: the runtime-role pool under row-level security, the system pool, migrations.
 //! - [`http`]: the JSON error type, extractors, health/metrics, OpenAPI, pagination.
 //! - [`auth`]: API keys, agent passwords.
-//! - [`tenants`]: businesses, secrets at rest.
+//! - [`tenants`]: businesses, secrets at rest, notices to a business (listed, acknowledged,
+//!   posted to its notification webhook).
 //! - [`channels`]: channel records, public key routing, the web-chat widget and socket, public
 //!   forms.
 //! - [`inbox`]: contacts, conversations, messages, group-committed ingest.

@@ -66,6 +66,7 @@ impl Pending {
                 let timer = super::timeouts::parse_payload(job)?;
                 Some(Self::Timeout(timer.conversation, timer.token))
             }
+            JobKind::NoticeWebhook => None,
         }
     }
 

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgConnection;
@@ -31,6 +32,7 @@ use crate::db::Db;
 use crate::ids::{ConversationId, TenantId};
 use crate::jobs::JobError;
 use crate::llm::{cost_micros, ChatRequest, ChatResult, LlmError, StreamEvent, ToolGuard};
+use crate::tenants::notices;
 use crate::tenants::secrets::SecretBox;
 use crate::tenants::webhook_secret::{get_or_create, WebhookSecretError};
 
@@ -183,6 +185,7 @@ impl Performer for TurnPerformer<'_> {
         };
         if !within_quota_now(self.db, self.tenant, self.quota).await? {
             rec.outcome = "quota_exceeded";
+            notices::llm_quota_exceeded_now(self.db, self.tenant, self.quota, Utc::now()).await?;
             self.record(rec).await?;
             return Ok(LlmResult::Unavailable("monthly AI quota used up".into()));
         }

@@ -728,6 +728,7 @@ impl AgentTurns {
         };
         if !within_quota_now(db, tenant, quota).await? {
             rec.outcome = "quota_exceeded";
+            crate::tenants::notices::llm_quota_exceeded_now(db, tenant, quota, Utc::now()).await?;
             metrics::counter!("llm_requests_total", "outcome" => "quota_exceeded").increment(1);
             tracing::warn!(%tenant, %conversation, quota, "monthly AI quota used up; embedded understanding answers");
             record_now(db, tenant, &rec).await?;

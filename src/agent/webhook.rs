@@ -1,5 +1,6 @@
 //! Calling a business webhook for an `http` state: a signed request, a per-attempt timeout,
-//! retries, and a bounded JSON reply.
+//! retries, and a bounded JSON reply; and single signed POSTs of tenant notices to the
+//! business's notification webhook ([`WebhookClient::post_signed`], retried by the job queue).
 //!
 //! Owns [`WebhookClient`] and the signature scheme. Invariants:
 //! - only `http`/`https` URLs are called; unless private addresses are allowed (development and
@@ -9,7 +10,7 @@
 //!   from the environment are not used;
 //! - every attempt is signed afresh: `X-Switchboard-Signature: t=<unix>,v1=<hex>` where `<hex>`
 //!   is HMAC-SHA256 of `"<t>.<body>"` under the tenant's webhook secret (the whole `whsec_…`
-//!   string is the key), plus `X-Switchboard-Conversation: <conversation id>`;
+//!   string is the key), plus `X-Switchboard-Conversation: <conversation id>` on state calls;
 //! - one attempt never outlives the state's `timeout_ms`; network errors, timeouts, 429 and 5xx
 //!   are retried (at most `retries` times, short back-off); other statuses are not;
 //! - a reply larger than [`MAX_REPLY_BYTES`] or not JSON is a failure, never a panic.
@@ -31,6 +32,8 @@ pub const MAX_REPLY_BYTES: usize = 256 * 1024;
 pub const SIGNATURE_HEADER: &str = "X-Switchboard-Signature";
 /// Header carrying the conversation id.
 pub const CONVERSATION_HEADER: &str = "X-Switchboard-Conversation";
+/// Header carrying a notice's id (notification webhooks deduplicate on it).
+pub const NOTICE_HEADER: &str = "X-Switchboard-Notice";
 
 /// Calls webhooks. Cheap to clone (one connection pool).
 #[derive(Debug, Clone)]
@@ -45,9 +48,12 @@ pub struct WebhookClient {
 pub struct WebhookClientError(#[from] reqwest::Error);
 
 /// Why an attempt failed, and whether another may help.
-struct Failure {
-    reason: String,
-    retryable: bool,
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What went wrong, without the URL.
+    pub reason: String,
+    /// Whether trying again later may succeed.
+    pub retryable: bool,
 }
 
 impl WebhookClient {
@@ -94,28 +100,63 @@ impl WebhookClient {
         }
     }
 
-    /// Refuses non-http(s) URLs and (unless allowed) literal non-public addresses; names are
-    /// checked by the resolver.
-    fn check_url(&self, url: &str) -> Result<(), String> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!(
-                "refused: the URL scheme {:?} is not http(s)",
-                parsed.scheme()
-            ));
+    /// One signed POST of the JSON `body` to `url`, for notifications the job queue retries:
+    /// any 2xx is success and its reply is not read; network errors, timeouts and other
+    /// statuses are retryable (the business may fix its receiver), a refused URL is not.
+    /// `headers` are added to the signature and content type.
+    pub async fn post_signed(
+        &self,
+        url: &str,
+        body: &[u8],
+        secret: &str,
+        headers: &[(&'static str, String)],
+        timeout: Duration,
+    ) -> Result<(), Failure> {
+        self.check_url(url).map_err(|reason| Failure {
+            reason,
+            retryable: false,
+        })?;
+        let t = chrono::Utc::now().timestamp();
+        let mut builder = self
+            .client
+            .post(url)
+            .timeout(timeout)
+            .header(SIGNATURE_HEADER, signature(secret, t, body))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
         }
-        let host = parsed.host_str().ok_or("invalid URL: no host")?;
-        let literal = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .ok();
-        match literal {
-            Some(ip) if !self.allow_private && !is_public(ip) => {
-                Err(format!("refused: {ip} is not a public address"))
+        let sent = tokio::time::timeout(timeout, builder.send()).await;
+        let response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                return Err(Failure {
+                    reason: describe(error),
+                    retryable: true,
+                })
             }
-            _ => Ok(()),
+            Err(_) => {
+                return Err(Failure {
+                    reason: format!("no reply within {} ms", timeout.as_millis()),
+                    retryable: true,
+                })
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(Failure {
+                reason: format!("status {}", status.as_u16()),
+                retryable: true,
+            })
         }
+    }
+
+    /// [`check_url`] under this client's policy.
+    fn check_url(&self, url: &str) -> Result<(), String> {
+        check_url(url, self.allow_private)
     }
 
     async fn attempt(
@@ -150,6 +191,30 @@ impl WebhookClient {
                 retryable: true,
             }),
         }
+    }
+}
+
+/// Refuses non-http(s) URLs and (unless `allow_private`) literal non-public addresses; names
+/// are checked by the resolver when a request is made.
+pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "refused: the URL scheme {:?} is not http(s)",
+            parsed.scheme()
+        ));
+    }
+    let host = parsed.host_str().ok_or("invalid URL: no host")?;
+    let literal = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok();
+    match literal {
+        Some(ip) if !allow_private && !is_public(ip) => {
+            Err(format!("refused: {ip} is not a public address"))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -32,6 +32,8 @@ use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
         crate::agent::llm_settings_api::put_llm_settings,
         crate::agent::prompt_overrides::list_prompts, crate::agent::prompt_overrides::put_prompt,
         crate::agent::prompt_overrides::delete_prompt,
+        tenants::notices::api::list_notices, tenants::notices::api::acknowledge_notice,
+        tenants::notices::api::get_notifications, tenants::notices::api::put_notifications,
     ),
     components(schemas(
         tenants::db::Tenant, tenants::api::CreateTenant, tenants::api::CreatedTenant,
@@ -52,6 +54,8 @@ use crate::{channels, http::pagination::Page, inbox, jobs, routing, tenants};
         routing::api::UpdateAgent, routing::db::QueueEntry, routing::RoutingDecision,
         routing::DecisionTarget, routing::Strategy, routing::Priority, routing::TeamId,
         channels::form::FormFields, channels::form::FormAccepted,
+        tenants::notices::Notice, Page<tenants::notices::Notice>,
+        tenants::notices::api::NotificationSettings,
     )),
     modifiers(&ApiKeyAuth),
 )]

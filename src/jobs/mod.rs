@@ -36,6 +36,8 @@ pub enum JobKind {
     AgentTurn,
     /// A flow's `wait` state timed out.
     FlowTimeout,
+    /// Post a tenant notice to the tenant's notification webhook.
+    NoticeWebhook,
 }
 
 impl JobKind {
@@ -44,6 +46,7 @@ impl JobKind {
         match self {
             Self::AgentTurn => "agent_turn",
             Self::FlowTimeout => "flow_timeout",
+            Self::NoticeWebhook => "notice_webhook",
         }
     }
 
@@ -52,6 +55,7 @@ impl JobKind {
         match name {
             "agent_turn" => Some(Self::AgentTurn),
             "flow_timeout" => Some(Self::FlowTimeout),
+            "notice_webhook" => Some(Self::NoticeWebhook),
             _ => None,
         }
     }
@@ -63,7 +67,11 @@ mod tests {
 
     #[test]
     fn job_kinds_round_trip_through_their_names() {
-        for kind in [JobKind::AgentTurn, JobKind::FlowTimeout] {
+        for kind in [
+            JobKind::AgentTurn,
+            JobKind::FlowTimeout,
+            JobKind::NoticeWebhook,
+        ] {
             assert_eq!(JobKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(JobKind::parse("nope"), None);

@@ -32,7 +32,9 @@ pub struct ClaimedJob {
 
 /// Claim up to `limit` runnable jobs of the given kinds (system pool: spans tenants). A job is
 /// runnable when queued and due, and no earlier job with its ordering key is pending. The scan
-/// walks the `jobs_ready` index in id order and stops at `limit`; expired leases are put back in
+/// walks the `jobs_ready_leased` index in id order and stops at `limit`: agent turns are only
+/// ever claimed by their transactional handler (which leases the turns it defers itself), and
+/// that index leaves queued turns out, so a backlog of turns costs this claim nothing. Expired leases are put back in
 /// the queue separately by [`requeue_expired`], which keeps this query free of an `OR` that would
 /// force a scan of every queued job.
 pub async fn claim(
@@ -45,7 +47,7 @@ pub async fn claim(
     sqlx::query_as(
         "WITH ready AS ( \
            SELECT j.id FROM jobs j \
-           WHERE j.kind = ANY($1) \
+           WHERE j.kind = ANY($1) AND j.kind <> 'agent_turn' \
              AND j.status = 'queued' AND j.run_at <= now() \
              AND (j.ordering_key IS NULL OR NOT EXISTS ( \
                   SELECT 1 FROM jobs e \

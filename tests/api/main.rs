@@ -13,6 +13,7 @@ mod health;
 mod isolation;
 mod jobs_queue;
 mod multi_node;
+mod notices;
 mod prompts_api;
 mod public_form;
 mod routing;
