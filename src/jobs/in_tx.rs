@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 
-use super::{settle_failure, ClaimedJob, FailedAttempt, JobError};
+use super::{settle_failure, ClaimedJob, FailedAttempt, JobError, JobKind};
 use crate::bus::Event;
 use crate::config::JobSettings;
 
@@ -213,23 +213,42 @@ async fn claim_locked(
     kind: String,
     limit: i64,
 ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT j.id, j.tenant_id, j.kind, j.payload, j.attempts + 1 AS attempts, j.max_attempts, \
-                j.ordering_key \
-         FROM jobs j \
-         WHERE j.kind = $1 AND j.status = 'queued' AND j.run_at <= now() \
-           AND (j.ordering_key IS NULL OR NOT EXISTS ( \
-                SELECT 1 FROM jobs e \
-                WHERE e.ordering_key = j.ordering_key AND e.id < j.id \
-                  AND e.status IN ('queued', 'running') \
-                  AND NOT (e.status = 'queued' AND e.attempts = 0 AND e.run_at > now()))) \
-         ORDER BY j.id LIMIT $2 FOR UPDATE OF j SKIP LOCKED",
-    )
-    .bind(kind)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+    // Agent turns walk `jobs_ready`; any other kind walks `jobs_ready_leased`, which queued
+    // agent turns never enter (the literal predicate lets the planner use it).
+    let sql = if kind == JobKind::AgentTurn.as_str() {
+        CLAIM_TURNS
+    } else {
+        CLAIM_OTHERS
+    };
+    sqlx::query_as(sql)
+        .bind(kind)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
 }
+
+/// The claim of one kind's runnable jobs; `$extra` narrows the scan to a partial index.
+macro_rules! claim_sql {
+    ($extra:literal) => {
+        concat!(
+            "SELECT j.id, j.tenant_id, j.kind, j.payload, j.attempts + 1 AS attempts, \
+                    j.max_attempts, j.ordering_key \
+             FROM jobs j \
+             WHERE j.kind = $1 ",
+            $extra,
+            " AND j.status = 'queued' AND j.run_at <= now() \
+               AND (j.ordering_key IS NULL OR NOT EXISTS ( \
+                    SELECT 1 FROM jobs e \
+                    WHERE e.ordering_key = j.ordering_key AND e.id < j.id \
+                      AND e.status IN ('queued', 'running') \
+                      AND NOT (e.status = 'queued' AND e.attempts = 0 AND e.run_at > now()))) \
+             ORDER BY j.id LIMIT $2 FOR UPDATE OF j SKIP LOCKED"
+        )
+    };
+}
+
+const CLAIM_TURNS: &str = claim_sql!("");
+const CLAIM_OTHERS: &str = claim_sql!("AND j.kind <> 'agent_turn'");
 
 /// Settle each failed job of the batch (the caller holds their row locks).
 async fn record_failures(
