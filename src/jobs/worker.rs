@@ -28,6 +28,9 @@ pub enum JobError {
     Permanent(String),
 }
 
+/// Least time between two empty claims of the leased kinds by one worker.
+const LEASED_INTERVAL: Duration = Duration::from_millis(100);
+
 /// Runs the jobs of one kind.
 #[async_trait::async_trait]
 pub trait JobHandler: Send + Sync + 'static {
@@ -112,6 +115,9 @@ impl Loop {
         let reap_every = lease / 4;
         let mut last_reap = Instant::now();
         let mut next_due = vec![Instant::now(); self.in_tx.len()];
+        // Leased kinds (notice deliveries) are not latency-critical: after an empty claim they
+        // are looked for again only after LEASED_INTERVAL, not after every batch of turns.
+        let mut leased_due = Instant::now();
         while !self.stop.is_cancelled() {
             if last_reap.elapsed() >= reap_every {
                 last_reap = Instant::now();
@@ -122,7 +128,8 @@ impl Loop {
                 }
             }
             let mut claimed = self.run_in_tx_handlers(&mut next_due).await;
-            if !kinds.is_empty() {
+            if !kinds.is_empty() && Instant::now() >= leased_due {
+                leased_due = Instant::now() + LEASED_INTERVAL;
                 match claim(
                     &self.system,
                     &kinds,
@@ -133,6 +140,7 @@ impl Loop {
                 .await
                 {
                     Ok(jobs) if !jobs.is_empty() => {
+                        leased_due = Instant::now();
                         claimed += jobs.len();
                         metrics::counter!("jobs_claimed_total").increment(jobs.len() as u64);
                         self.process(jobs).await;
