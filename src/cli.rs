@@ -52,9 +52,10 @@ pub enum Command {
 /// Understanding commands.
 #[derive(Debug, Subcommand)]
 pub enum NluCommand {
-    /// Print accuracy on the held-out evaluation files: date/time expressions and intent sets.
+    /// Print accuracy on the held-out evaluation files: date/time expressions, intent sets and
+    /// language identification.
     Eval {
-        /// Directory with datetime.tsv and intents/<set>/{train,test}.tsv.
+        /// Directory with datetime.tsv, language.tsv and intents/<set>/{train,test}.tsv.
         #[arg(long, default_value = "tests/data/nlu")]
         data: PathBuf,
         /// Only these intent sets (repeatable); all by default.
@@ -76,6 +77,9 @@ pub enum NluCommand {
         /// Exit with failure when any set's best top-1 intent accuracy (%) is below this.
         #[arg(long)]
         min_intent: Option<f64>,
+        /// Exit with failure when language identification accuracy (%, all rows) is below this.
+        #[arg(long)]
+        min_language: Option<f64>,
     },
 }
 
@@ -203,6 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         embeddings_dir,
         min_datetime,
         min_intent,
+        min_language,
     }) = cli.command
     {
         let options = crate::nlu::eval::EvalOptions {
@@ -213,6 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             embeddings_dir: embeddings_dir.filter(|d| !d.as_os_str().is_empty()),
             min_datetime,
             min_intent,
+            min_language,
         };
         return Ok(if crate::nlu::eval::run(&options)? {
             ExitCode::SUCCESS

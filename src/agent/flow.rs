@@ -503,8 +503,9 @@ pub struct Route {
     /// An entity kind the latest message must contain: `when`, `email`, `phone` or `number`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity: Option<String>,
-    /// A minijinja expression over `slots`, `intent`, `confidence`, `entities` and the
-    /// business variables, e.g. `slots.date is defined and intent != "emergency"`.
+    /// A minijinja expression over `slots`, `intent`, `confidence`, `entities`, `language` and
+    /// the business variables, e.g. `slots.date is defined and intent != "emergency"` or
+    /// `language == "es"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
     /// State entered when the rule holds.

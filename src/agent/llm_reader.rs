@@ -11,6 +11,7 @@
 //! - a day/time is kept only when the quoted words occur in the customer's own message and the
 //!   embedded date/time reader resolves them; the LLM never supplies a date value itself;
 //! - the embedded entities are always kept; the LLM can only add to them;
+//! - the message's language is the embedded identifier's; the LLM is not asked for it;
 //! - any failure (breaker open, timeout, a rejected call) is an error for the caller, which then
 //!   uses the embedded understanding.
 
@@ -192,6 +193,7 @@ fn validated(
         intent,
         ranked: embedded.ranked.clone(),
         entities,
+        language: embedded.language.clone(),
         source: Source::Llm,
     }
 }

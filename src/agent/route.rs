@@ -4,7 +4,8 @@
 //! Invariants: rules are tried in YAML order and the first whose conditions all hold wins, else
 //! `default`; a rule with no conditions always holds; an intent condition needs the understood
 //! intent (in scope) with at least `min_confidence`; conditions and values see the same
-//! variables as templates plus `intent`, `confidence` and `entities`.
+//! variables as templates plus `intent`, `confidence`, `entities` and `language` (the ISO
+//! 639-1 code of the customer's message, `null` when it could not be told or was not read).
 
 use serde_json::{Map, Value};
 
@@ -92,6 +93,11 @@ impl<'f> Run<'f> {
             })
             .unwrap_or_default();
         vars.insert("entities".into(), Value::Object(entities));
+        let language = u.and_then(|u| u.language.clone());
+        vars.insert(
+            "language".into(),
+            language.map_or(Value::Null, Value::String),
+        );
         Value::Object(vars)
     }
 }

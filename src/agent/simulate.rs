@@ -45,7 +45,7 @@ pub struct SimulatedTurn {
     /// Slots collected so far.
     #[schema(value_type = Object)]
     pub slots: Map<String, Value>,
-    /// What the embedded understanding read in the turn (intent, alternatives, entities).
+    /// What the embedded understanding read in the turn (intent, entities, language, …).
     #[schema(value_type = Object)]
     pub understanding: Understanding,
     /// Webhook calls made and LLM replies asked for in the turn, with their outcomes.

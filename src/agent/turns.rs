@@ -474,6 +474,7 @@ impl AgentTurns {
             "understanding": {
                 "intent": &understanding.intent,
                 "entities": &understanding.entities,
+                "language": &understanding.language,
                 "source": understanding.source,
             }
         });
@@ -570,6 +571,7 @@ pub(super) fn route_request(
     } else if req.min_confidence.is_some() {
         req.confidence = Some(0.0);
     }
+    req.language.clone_from(&understanding.language);
     req
 }
 

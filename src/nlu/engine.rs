@@ -1,13 +1,16 @@
 //! The embedded understanding engine of one flow: its trained intent model (n-gram, fused with
-//! sentence embeddings when those are loaded) plus rule-based entities.
+//! sentence embeddings when those are loaded) plus rule-based entities and the message's
+//! language.
 //!
 //! Owns `NluModel`, trained once when a flow is compiled and then shared read-only. Invariants:
 //! deterministic (same flow and text → same understanding); no I/O; a flow without intents still
-//! extracts entities; the threshold is the flow's own when set, else the model's calibrated one.
+//! extracts entities and identifies the language; the threshold is the flow's own when set,
+//! else the model's calibrated one.
 
 use super::datetime::TimeContext;
 use super::entities::extract_entities;
 use super::intent::{fuse, Classification, IntentModel, TrainError, TrainOptions};
+use super::language;
 use super::understanding::{Intent, Ranked, Source, Understanding};
 
 /// Weight of the embedding classifier's probabilities when fused with the n-gram model's.
@@ -58,6 +61,9 @@ impl NluModel {
         examples: &[(String, Vec<String>)],
         threshold: Option<f32>,
     ) -> Result<Self, NluError> {
+        // Language profiles are shared by every flow; train them with the first, not on the
+        // first customer message.
+        language::warm_up();
         if examples.is_empty() {
             return Ok(Self::with_threshold(threshold));
         }
@@ -151,9 +157,11 @@ impl NluModel {
         embedded: Option<&[f32]>,
     ) -> Understanding {
         let entities = extract_entities(text, time, country_code);
+        let language = language::identify(text).map(|l| l.code.to_string());
         let Some(model) = &self.intents else {
             return Understanding {
                 entities,
+                language,
                 ..Understanding::default()
             };
         };
@@ -189,6 +197,7 @@ impl NluModel {
                 })
                 .collect(),
             entities,
+            language,
             source,
         }
     }

@@ -1,5 +1,6 @@
-//! The accuracy evaluation behind `switchboard nlu eval`: held-out date/time expressions and
-//! held-out intent utterances (tests/data/nlu/), scored against the embedded engine.
+//! The accuracy evaluation behind `switchboard nlu eval`: held-out date/time expressions,
+//! held-out intent utterances and held-out messages for language identification
+//! (tests/data/nlu/), scored against the embedded engine.
 //!
 //! Owns reading the evaluation files, running them, and the report. Invariants: the held-out
 //! `test.tsv` rows are never used for training (only each set's `train.tsv`); rows that cannot
@@ -15,6 +16,10 @@ use serde::Serialize;
 
 use super::datetime::{resolve, TimeContext};
 use super::intent::{Classification, IntentModel, TrainOptions};
+
+pub mod language;
+
+pub use language::{eval_language, format_language, LanguageReport};
 
 /// Label of out-of-scope rows in intent test files.
 pub const OUT_OF_SCOPE: &str = "oos";
@@ -397,6 +402,8 @@ pub struct EvalOptions {
     pub min_datetime: Option<f64>,
     /// Least acceptable top-1 intent accuracy per set (best model), percent.
     pub min_intent: Option<f64>,
+    /// Least acceptable language identification accuracy (all rows, `und` included), percent.
+    pub min_language: Option<f64>,
 }
 
 /// Everything one run measured.
@@ -406,6 +413,8 @@ pub struct EvalRun {
     pub datetime: DateTimeReport,
     /// Intent results, per set and model.
     pub intents: Vec<IntentReport>,
+    /// Language identification results.
+    pub language: LanguageReport,
 }
 
 /// Runs the evaluation and prints it; `Ok(false)` when a `min_*` bar is not met.
@@ -423,7 +432,12 @@ pub fn run(options: &EvalOptions) -> Result<bool, EvalError> {
             intents.extend(embedding_reports(&set, &model, dir)?);
         }
     }
-    let run = EvalRun { datetime, intents };
+    let language = eval_language(&options.data.join("language.tsv"))?;
+    let run = EvalRun {
+        datetime,
+        intents,
+        language,
+    };
     if options.json {
         println!(
             "{}",
@@ -435,6 +449,7 @@ pub fn run(options: &EvalOptions) -> Result<bool, EvalError> {
         for r in &run.intents {
             print!("{}", format_intents(r, options.misses));
         }
+        print!("{}", format_language(&run.language, options.misses));
     }
     Ok(meets_bars(&run, options))
 }
@@ -444,6 +459,11 @@ fn meets_bars(run: &EvalRun, options: &EvalOptions) -> bool {
     let dt = pct(run.datetime.correct, run.datetime.total);
     if let Some(min) = options.min_datetime.filter(|min| dt < *min) {
         eprintln!("date/time accuracy {dt:.1}% is below the required {min:.1}%");
+        ok = false;
+    }
+    let language = run.language.accuracy();
+    if let Some(min) = options.min_language.filter(|min| language < *min) {
+        eprintln!("language accuracy {language:.1}% is below the required {min:.1}%");
         ok = false;
     }
     if let Some(min) = options.min_intent {

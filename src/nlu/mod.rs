@@ -4,6 +4,7 @@
 //! - [`intent`]: the n-gram intent classifier trained from a flow's examples;
 //! - [`datetime`]: date and time expressions resolved in the business's time zone;
 //! - [`entities`]: emails, phone numbers, numbers and time expressions found in a message;
+//! - [`language`]: which language a message is written in (character n-gram naive Bayes);
 //! - [`engine`]: a flow's trained model, combining the above;
 //! - `embed` (feature `embeddings`): in-process sentence embeddings (MiniLM on candle);
 //! - [`eval`]: the accuracy evaluation behind `switchboard nlu eval`.
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod entities;
 pub mod eval;
 pub mod intent;
+pub mod language;
 pub mod understanding;
 
 pub use engine::{NluError, NluModel};

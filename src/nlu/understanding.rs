@@ -1,7 +1,7 @@
 //! What the understanding layer says about one customer message.
 //!
-//! Owns `Understanding` (intent, ranked alternatives, entities, which engine produced it) and
-//! `Entity`. Both engines (the embedded NLU and the LLM) produce this one shape; the flow engine
+//! Owns `Understanding` (intent, ranked alternatives, entities, the message's language, which
+//! engine produced it) and `Entity`. Both engines (the embedded NLU and the LLM) produce this one shape; the flow engine
 //! reads only this, so it never depends on which engine ran. Invariants: `intent` is `None` when
 //! the message is out of scope (below the threshold); entity spans are byte offsets on char
 //! boundaries of `text`.
@@ -67,6 +67,10 @@ pub struct Understanding {
     /// Entities in order of appearance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entities: Vec<Entity>,
+    /// The message's language (ISO 639-1 code), when it could be told; `None` for short,
+    /// ambiguous or mixed messages and for messages that were not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// The engine that produced this.
     pub source: Source,
 }

@@ -81,6 +81,10 @@ async fn an_emergency_is_routed_to_the_front_desk_with_its_category(pool: PgPool
     assert_eq!(routing["target"], "agent", "{routing}");
     assert_eq!(routing["category"], "emergency");
     assert_eq!(routing["priority"], "urgent");
+    assert_eq!(
+        routing["language"], "en",
+        "the request's language is classified"
+    );
     assert_eq!(conv["owner_kind"], "human");
 }
 

@@ -6,6 +6,7 @@ mod common;
 mod demo_flow;
 mod http_wait;
 mod kinds_validation;
+mod language;
 mod machine_edges;
 mod matching;
 mod prompts;
