@@ -76,6 +76,15 @@ pub enum NluCommand {
         /// Exit with failure when any set's best top-1 intent accuracy (%) is below this.
         #[arg(long)]
         min_intent: Option<f64>,
+        /// Write each set's train and test embeddings to DIR/<set>.{train,test}.tsv (intent,
+        /// then the vector's values) for offline analysis (needs `--embeddings-dir`).
+        #[arg(long)]
+        dump_embeddings: Option<PathBuf>,
+        /// Instead of scoring the test files, cross-validate the embedding classifier and its
+        /// fusion with the n-gram model on each set's training examples with K folds (the
+        /// evidence for their constants; needs `--embeddings-dir`).
+        #[arg(long, value_name = "K")]
+        cv_folds: Option<usize>,
     },
 }
 
@@ -203,6 +212,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         embeddings_dir,
         min_datetime,
         min_intent,
+        dump_embeddings,
+        cv_folds,
     }) = cli.command
     {
         let options = crate::nlu::eval::EvalOptions {
@@ -213,6 +224,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             embeddings_dir: embeddings_dir.filter(|d| !d.as_os_str().is_empty()),
             min_datetime,
             min_intent,
+            dump_embeddings,
+            cv_folds,
         };
         return Ok(if crate::nlu::eval::run(&options)? {
             ExitCode::SUCCESS

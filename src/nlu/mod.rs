@@ -6,7 +6,9 @@
 //! - [`entities`]: emails, phone numbers, numbers and time expressions found in a message;
 //! - [`engine`]: a flow's trained model, combining the above;
 //! - `embed` (feature `embeddings`): in-process sentence embeddings (MiniLM on candle);
-//! - [`eval`]: the accuracy evaluation behind `switchboard nlu eval`.
+//! - [`eval`]: the accuracy evaluation behind `switchboard nlu eval`;
+//! - `tune` (feature `embeddings`): cross-validation on training examples that chose the
+//!   embedding classifier's and the fusion's constants (`nlu eval --cv-folds K`).
 //!
 //! Invariants: no network and no clock reads here (time comes from a `TimeContext`); the same
 //! input always gives the same output.
@@ -18,6 +20,8 @@ pub mod engine;
 pub mod entities;
 pub mod eval;
 pub mod intent;
+#[cfg(feature = "embeddings")]
+pub mod tune;
 pub mod understanding;
 
 pub use engine::{NluError, NluModel};
