@@ -80,6 +80,15 @@ pub enum NluCommand {
         /// Exit with failure when language identification accuracy (%, all rows) is below this.
         #[arg(long)]
         min_language: Option<f64>,
+        /// Write each set's train and test embeddings to DIR/<set>.{train,test}.tsv (intent,
+        /// then the vector's values) for offline analysis (needs `--embeddings-dir`).
+        #[arg(long)]
+        dump_embeddings: Option<PathBuf>,
+        /// Instead of scoring the test files, cross-validate the embedding classifier and its
+        /// fusion with the n-gram model on each set's training examples with K folds (the
+        /// evidence for their constants; needs `--embeddings-dir`).
+        #[arg(long, value_name = "K")]
+        cv_folds: Option<usize>,
     },
 }
 
@@ -208,6 +217,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         min_datetime,
         min_intent,
         min_language,
+        dump_embeddings,
+        cv_folds,
     }) = cli.command
     {
         let options = crate::nlu::eval::EvalOptions {
@@ -219,6 +230,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             min_datetime,
             min_intent,
             min_language,
+            dump_embeddings,
+            cv_folds,
         };
         return Ok(if crate::nlu::eval::run(&options)? {
             ExitCode::SUCCESS

@@ -105,8 +105,11 @@ pub struct IntentReport {
     pub oos_detected: usize,
     /// In-scope rows wrongly rejected as out of scope.
     pub in_scope_rejected: usize,
-    /// Training time, milliseconds.
+    /// Training time, milliseconds (for the embedding models: embedding the examples, then
+    /// fitting the classifier).
     pub train_millis: f64,
+    /// Of that, fitting the embedding classifier on the embedded examples, milliseconds.
+    pub fit_millis: Option<f64>,
     /// Mean classification time, microseconds.
     pub mean_micros: f64,
     /// Up to 30 misses.
@@ -245,6 +248,7 @@ pub fn score_intents(
         oos_detected: 0,
         in_scope_rejected: 0,
         train_millis,
+        fit_millis: None,
         mean_micros: 0.0,
         misses: Vec::new(),
     };
@@ -352,11 +356,11 @@ pub fn format_intents(r: &IntentReport, misses: bool) -> String {
             pct(r.in_scope_rejected, r.in_scope)
         );
     }
-    let _ = writeln!(
-        out,
-        "; train {:.0} ms, {:.0} µs per message",
-        r.train_millis, r.mean_micros
-    );
+    let _ = write!(out, "; train {:.0} ms", r.train_millis);
+    if let Some(fit) = r.fit_millis {
+        let _ = write!(out, " (classifier {fit:.0} ms)");
+    }
+    let _ = writeln!(out, ", {:.0} µs per message", r.mean_micros);
     if misses {
         for m in &r.misses {
             let _ = writeln!(
@@ -404,6 +408,11 @@ pub struct EvalOptions {
     pub min_intent: Option<f64>,
     /// Least acceptable language identification accuracy (all rows, `und` included), percent.
     pub min_language: Option<f64>,
+    /// Directory to write each set's train/test embeddings to (TSV), for offline analysis.
+    pub dump_embeddings: Option<PathBuf>,
+    /// Instead of scoring the test files, cross-validate the embedding classifier and the
+    /// fusion on each set's training examples with this many folds (needs `embeddings_dir`).
+    pub cv_folds: Option<usize>,
 }
 
 /// Everything one run measured.
@@ -419,6 +428,9 @@ pub struct EvalRun {
 
 /// Runs the evaluation and prints it; `Ok(false)` when a `min_*` bar is not met.
 pub fn run(options: &EvalOptions) -> Result<bool, EvalError> {
+    if let Some(folds) = options.cv_folds {
+        return cross_validate(options, folds).map(|()| true);
+    }
     let datetime = eval_datetime(&options.data.join("datetime.tsv"))?;
     let mut intents = Vec::new();
     for dir in intent_sets(&options.data)? {
@@ -429,7 +441,12 @@ pub fn run(options: &EvalOptions) -> Result<bool, EvalError> {
         let (report, model) = eval_ngram(&set)?;
         intents.push(report);
         if let Some(dir) = &options.embeddings_dir {
-            intents.extend(embedding_reports(&set, &model, dir)?);
+            intents.extend(embedding_reports(
+                &set,
+                &model,
+                dir,
+                options.dump_embeddings.as_deref(),
+            )?);
         }
     }
     let language = eval_language(&options.data.join("language.tsv"))?;
@@ -452,6 +469,34 @@ pub fn run(options: &EvalOptions) -> Result<bool, EvalError> {
         print!("{}", format_language(&run.language, options.misses));
     }
     Ok(meets_bars(&run, options))
+}
+
+/// Prints the training-set cross-validation of each selected set (see `nlu::tune`).
+#[cfg(feature = "embeddings")]
+fn cross_validate(options: &EvalOptions, folds: usize) -> Result<(), EvalError> {
+    let Some(dir) = &options.embeddings_dir else {
+        return Err(EvalError::Train(
+            "cross-validation needs --embeddings-dir".into(),
+        ));
+    };
+    let embedder =
+        super::embed::Embedder::load(dir).map_err(|e| EvalError::Train(e.to_string()))?;
+    let mut sets = Vec::new();
+    for dir in intent_sets(&options.data)? {
+        let set = read_intent_set(&dir)?;
+        if options.sets.is_empty() || options.sets.contains(&set.name) {
+            sets.push(set);
+        }
+    }
+    print!("{}", super::tune::cross_validate(&sets, &embedder, folds)?);
+    Ok(())
+}
+
+#[cfg(not(feature = "embeddings"))]
+fn cross_validate(_options: &EvalOptions, _folds: usize) -> Result<(), EvalError> {
+    Err(EvalError::Train(
+        "cross-validation needs a build with `--features embeddings`".into(),
+    ))
 }
 
 fn meets_bars(run: &EvalRun, options: &EvalOptions) -> bool {
@@ -492,6 +537,7 @@ fn embedding_reports(
     _set: &IntentSet,
     _ngram: &IntentModel,
     _dir: &Path,
+    _dump: Option<&Path>,
 ) -> Result<Vec<IntentReport>, EvalError> {
     Err(EvalError::Train(
         "sentence embeddings need a build with `--features embeddings`".into(),
@@ -513,6 +559,7 @@ fn embedding_reports(
     set: &IntentSet,
     ngram: &IntentModel,
     dir: &Path,
+    dump: Option<&Path>,
 ) -> Result<Vec<IntentReport>, EvalError> {
     use super::embed::{Embedder, EmbeddingClassifier};
     use super::engine::{fused_classification, EMBEDDING_WEIGHT, FUSED_ACCEPT};
@@ -538,10 +585,27 @@ fn embedding_reports(
         .zip(train_vectors)
         .filter_map(|((intent, _), v)| intents.iter().position(|i| i == intent).map(|i| (i, v)))
         .collect();
+    let fit_started = Instant::now();
     let classifier = EmbeddingClassifier::train(&intents, &examples)
         .map_err(|e| EvalError::Train(e.to_string()))?;
+    let fit_millis = Some(fit_started.elapsed().as_secs_f64() * 1e3);
     let train_millis = started.elapsed().as_secs_f64() * 1e3;
     let test_vectors = embed_all(set.test.iter().map(|(_, t)| t.as_str()).collect())?;
+    if let Some(out) = dump {
+        let train_vectors: Vec<Vec<f32>> = examples.iter().map(|(_, v)| v.clone()).collect();
+        let train_labels: Vec<&str> = examples.iter().map(|(i, _)| intents[*i].as_str()).collect();
+        let test_labels: Vec<&str> = set.test.iter().map(|(l, _)| l.as_str()).collect();
+        dump_vectors(
+            &out.join(format!("{}.train.tsv", set.name)),
+            &train_labels,
+            &train_vectors,
+        )?;
+        dump_vectors(
+            &out.join(format!("{}.test.tsv", set.name)),
+            &test_labels,
+            &test_vectors,
+        )?;
+    }
     let by_text: std::collections::HashMap<&str, &Vec<f32>> = set
         .test
         .iter()
@@ -555,10 +619,11 @@ fn embedding_reports(
             .map(|v| classifier.probabilities(v))
             .unwrap_or_default()
     };
-    let alone = score_intents(set, "embeddings", intents.len(), train_millis, &mut |t| {
+    let mut alone = score_intents(set, "embeddings", intents.len(), train_millis, &mut |t| {
         Classification::from_probabilities(&intents, &probs_of(t), threshold)
     });
-    let fused = score_intents(set, "fused", intents.len(), train_millis, &mut |t| {
+    alone.fit_millis = fit_millis;
+    let mut fused = score_intents(set, "fused", intents.len(), train_millis, &mut |t| {
         fused_classification(
             &intents,
             &ngram.probabilities(t),
@@ -568,5 +633,20 @@ fn embedding_reports(
             tuning("SWITCHBOARD_FUSION_ACCEPT", FUSED_ACCEPT),
         )
     });
+    fused.fit_millis = fit_millis;
     Ok(vec![alone, fused])
+}
+
+/// Writes `label<TAB>v1 v2 …` rows, one per vector.
+#[cfg(feature = "embeddings")]
+fn dump_vectors(path: &Path, labels: &[&str], vectors: &[Vec<f32>]) -> Result<(), EvalError> {
+    let mut text = String::new();
+    for (label, vector) in labels.iter().zip(vectors) {
+        let values: Vec<String> = vector.iter().map(|v| v.to_string()).collect();
+        let _ = writeln!(text, "{label}\t{}", values.join(" "));
+    }
+    std::fs::write(path, text).map_err(|source| EvalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -7,7 +7,9 @@
 //! - [`language`]: which language a message is written in (character n-gram naive Bayes);
 //! - [`engine`]: a flow's trained model, combining the above;
 //! - `embed` (feature `embeddings`): in-process sentence embeddings (MiniLM on candle);
-//! - [`eval`]: the accuracy evaluation behind `switchboard nlu eval`.
+//! - [`eval`]: the accuracy evaluation behind `switchboard nlu eval`;
+//! - `tune` (feature `embeddings`): cross-validation on training examples that chose the
+//!   embedding classifier's and the fusion's constants (`nlu eval --cv-folds K`).
 //!
 //! Invariants: no network and no clock reads here (time comes from a `TimeContext`); the same
 //! input always gives the same output.
@@ -20,6 +22,8 @@ pub mod entities;
 pub mod eval;
 pub mod intent;
 pub mod language;
+#[cfg(feature = "embeddings")]
+pub mod tune;
 pub mod understanding;
 
 pub use engine::{NluError, NluModel};

@@ -272,6 +272,8 @@ mod tests {
             min_datetime: None,
             min_intent: None,
             min_language,
+            dump_embeddings: None,
+            cv_folds: None,
         };
         assert!(crate::nlu::eval::run(&options(Some(50.0))).unwrap());
         assert!(!crate::nlu::eval::run(&options(Some(100.1))).unwrap());
