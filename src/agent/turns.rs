@@ -785,22 +785,23 @@ pub(super) async fn load_conversations(
     Ok(rows.into_iter().map(|r| (r.id, r)).collect())
 }
 
-const LOAD_CONVERSATIONS: &str =
-    "SELECT c.id, c.channel_id, c.status, c.owner_kind, c.flow_key, c.flow_version, c.flow_state, \
-            c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, ch.kind AS channel_kind, \
-            m.body AS message_body \
-     FROM unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, message_id) \
-     JOIN conversations c ON c.id = k.conversation_id \
-     JOIN channels ch ON ch.id = c.channel_id \
-     LEFT JOIN messages m ON m.id = k.message_id \
-     ORDER BY c.id";
+/// Reads the batch's conversations with their channel and message; `$lock` is appended.
+macro_rules! load_conversations_sql {
+    ($lock:literal) => {
+        concat!(
+            "SELECT c.id, c.channel_id, c.status, c.owner_kind, c.flow_key, c.flow_version, \
+                    c.flow_state, c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, \
+                    ch.kind AS channel_kind, m.body AS message_body \
+             FROM unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, message_id) \
+             JOIN conversations c ON c.id = k.conversation_id \
+             JOIN channels ch ON ch.id = c.channel_id \
+             LEFT JOIN messages m ON m.id = k.message_id \
+             ORDER BY c.id",
+            $lock
+        )
+    };
+}
 
-const LOAD_CONVERSATIONS_LOCKED: &str =
-    "SELECT c.id, c.channel_id, c.status, c.owner_kind, c.flow_key, c.flow_version, c.flow_state, \
-            c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, ch.kind AS channel_kind, \
-            m.body AS message_body \
-     FROM unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, message_id) \
-     JOIN conversations c ON c.id = k.conversation_id \
-     JOIN channels ch ON ch.id = c.channel_id \
-     LEFT JOIN messages m ON m.id = k.message_id \
-     ORDER BY c.id FOR UPDATE OF c";
+const LOAD_CONVERSATIONS: &str = load_conversations_sql!("");
+
+const LOAD_CONVERSATIONS_LOCKED: &str = load_conversations_sql!(" FOR UPDATE OF c");
