@@ -32,11 +32,21 @@ pub type TenantTx = Transaction<'static, Postgres>;
 
 impl Db {
     /// Begin a transaction on the runtime pool scoped to `tenant`.
+    ///
+    /// `BEGIN` and the tenant setting travel in one round trip: a simple query carrying both
+    /// statements. The tenant id is a parsed uuid, so formatting it into the text is safe.
     pub async fn tenant_tx(&self, tenant: TenantId) -> Result<TenantTx, sqlx::Error> {
-        let mut tx = self.app.begin().await?;
-        set_tenant(&mut tx, tenant).await?;
-        Ok(tx)
+        self.app.begin_with(begin_for(tenant)).await
     }
+}
+
+/// `BEGIN` followed by setting the transaction's tenant, as one simple-query text.
+pub fn begin_for(tenant: TenantId) -> String {
+    // `Uuid`'s Display is 36 characters of hex digits and dashes: nothing to escape.
+    format!(
+        "BEGIN; SELECT set_config('app.tenant_id', '{}', true)",
+        tenant.0.hyphenated()
+    )
 }
 
 /// Point the current transaction at `tenant` (`SET LOCAL`, undone at commit or rollback).

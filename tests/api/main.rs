@@ -10,6 +10,7 @@ mod cli;
 mod deferred_turns;
 mod flows_api;
 mod health;
+mod ingest;
 mod isolation;
 mod jobs_queue;
 mod multi_node;

@@ -1,0 +1,255 @@
+//! Group-committed ingest against real PostgreSQL: batches mixing known senders, new senders,
+//! closed conversations and repeated deliveries, and two ingest "nodes" racing the same retries.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::json;
+use sqlx::PgPool;
+use switchboard::bus::{Bus, Hub, InProcessBus};
+use switchboard::config::IngestSettings;
+use switchboard::db::Db;
+use switchboard::ids::{ChannelId, ConversationId, TenantId};
+use switchboard::inbox::{Accepted, Inbound, Ingestor, SenderIdentity};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::db_for;
+
+struct Setup {
+    db: Db,
+    tenant: TenantId,
+    channel: ChannelId,
+    stop: CancellationToken,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn setup(pool: &PgPool) -> Setup {
+    let db = db_for(pool).await;
+    let seed = switchboard::demo::seed(&db).await.expect("seed");
+    let channel: ChannelId = sqlx::query_scalar(
+        "SELECT id FROM channels WHERE tenant_id = $1 AND kind = 'webchat' LIMIT 1",
+    )
+    .bind(seed.tenant_id)
+    .fetch_one(&db.system)
+    .await
+    .expect("web-chat channel");
+    Setup {
+        db,
+        tenant: seed.tenant_id,
+        channel,
+        stop: CancellationToken::new(),
+    }
+}
+
+fn ingestor(s: &Setup, max_inflight_batches: usize) -> Ingestor {
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(Hub::new()));
+    let settings = IngestSettings {
+        max_batch: 512,
+        max_inflight_batches,
+    };
+    Ingestor::start(
+        s.db.clone(),
+        bus,
+        Arc::new(Notify::new()),
+        settings,
+        s.stop.clone(),
+    )
+    .0
+}
+
+fn inbound(s: &Setup, sender: &str, external_id: &str) -> Inbound {
+    Inbound {
+        tenant_id: s.tenant,
+        channel_id: s.channel,
+        sender: SenderIdentity {
+            address: sender.into(),
+            display_name: None,
+        },
+        external_id: external_id.into(),
+        body: format!("{sender} says {external_id}"),
+        content: json!({}),
+        received_at: Utc::now(),
+    }
+}
+
+/// Every stored message of a conversation, as (seq, external id), in seq order.
+async fn stored(db: &Db, conversation: ConversationId) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT seq, external_id FROM messages WHERE conversation_id = $1 ORDER BY seq")
+        .bind(conversation)
+        .fetch_all(&db.system)
+        .await
+        .expect("messages")
+}
+
+#[sqlx::test]
+async fn a_mixed_batch_stores_each_delivery_once_in_arrival_order(pool: PgPool) {
+    let s = setup(&pool).await;
+    let ingest = ingestor(&s, 1);
+    let k0 = ingest.ingest(inbound(&s, "known", "k0")).await.expect("k0");
+    let c0 = ingest
+        .ingest(inbound(&s, "closing", "c0"))
+        .await
+        .expect("c0");
+    sqlx::query("UPDATE conversations SET status = 'closed' WHERE id = $1")
+        .bind(c0.conversation_id)
+        .execute(&s.db.system)
+        .await
+        .expect("close");
+
+    // One batch (the batcher runs one transaction at a time, and all of these are queued while
+    // the first is committing): known sender, new sender, a closed conversation, a retry of a
+    // stored message and a retry within the batch.
+    let deliveries = [
+        ("known", "k1"),
+        ("new", "n1"),
+        ("known", "k2"),
+        ("known", "k0"),
+        ("closing", "c1"),
+        ("new", "n2"),
+        ("known", "k2"),
+        ("known", "k3"),
+    ];
+    let results: Vec<Accepted> = futures::future::try_join_all(
+        deliveries
+            .iter()
+            .map(|(sender, ext)| ingest.ingest(inbound(&s, sender, ext))),
+    )
+    .await
+    .expect("ingest");
+    let by: HashMap<&str, Vec<Accepted>> =
+        deliveries
+            .iter()
+            .zip(&results)
+            .fold(HashMap::new(), |mut m, ((_, ext), a)| {
+                m.entry(*ext).or_default().push(*a);
+                m
+            });
+
+    // All of it committed as one batch (a failed batch is retried one message at a time).
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT xmin::text) FROM messages WHERE external_id <> ALL($1)",
+    )
+    .bind(["k0", "c0"])
+    .fetch_one(&s.db.system)
+    .await
+    .expect("transactions");
+    assert_eq!(transactions, 1, "the batch was split");
+
+    // Retries answer with the original, flagged.
+    assert_eq!(by["k0"][0].message_id, k0.message_id);
+    assert!(by["k0"][0].duplicate);
+    assert_eq!(by["k2"][1].message_id, by["k2"][0].message_id);
+    assert!(!by["k2"][0].duplicate && by["k2"][1].duplicate);
+
+    // The known sender's conversation continues, numbered in arrival order.
+    assert_eq!(by["k1"][0].conversation_id, k0.conversation_id);
+    assert_eq!(
+        stored(&s.db, k0.conversation_id).await,
+        [(1, "k0"), (2, "k1"), (3, "k2"), (4, "k3")].map(|(q, e)| (q, e.to_string()))
+    );
+    // A new sender gets a conversation of their own; a closed one is not reopened.
+    assert_eq!(by["n1"][0].conversation_id, by["n2"][0].conversation_id);
+    assert_eq!(
+        stored(&s.db, by["n1"][0].conversation_id).await,
+        [(1, "n1"), (2, "n2")].map(|(q, e)| (q, e.to_string()))
+    );
+    assert_ne!(by["c1"][0].conversation_id, c0.conversation_id);
+    assert_eq!(by["c1"][0].seq, 1);
+
+    // One agent_turn job per stored message, queued in each conversation's seq order.
+    let jobs: Vec<(ConversationId, i64)> = sqlx::query_as(
+        "SELECT m.conversation_id, m.seq FROM jobs j \
+         JOIN messages m ON m.id = (j.payload->>'message_id')::uuid \
+         WHERE j.kind = 'agent_turn' ORDER BY j.id",
+    )
+    .fetch_all(&s.db.system)
+    .await
+    .expect("jobs");
+    assert_eq!(jobs.len(), 8, "{jobs:?}");
+    let known: Vec<i64> = jobs
+        .iter()
+        .filter(|(c, _)| *c == k0.conversation_id)
+        .map(|(_, q)| *q)
+        .collect();
+    assert_eq!(known, [1, 2, 3, 4]);
+}
+
+#[sqlx::test]
+async fn two_nodes_racing_retries_store_each_message_once_in_order(pool: PgPool) {
+    let s = setup(&pool).await;
+    let nodes = [ingestor(&s, 4), ingestor(&s, 4)];
+    const SENDERS: usize = 12;
+    const MESSAGES: usize = 8;
+    // Each sender sends its messages one after another, every one delivered three times at once
+    // (twice to one node, once to the other), as a provider retrying a slow acknowledgement would.
+    let senders = (0..SENDERS).map(|n| {
+        let nodes = &nodes;
+        let s = &s;
+        async move {
+            let sender = format!("sender-{n}");
+            let mut seqs = Vec::new();
+            for m in 0..MESSAGES {
+                let ext = format!("{sender}-m{m}");
+                let tries = [
+                    nodes[0].ingest(inbound(s, &sender, &ext)),
+                    nodes[1].ingest(inbound(s, &sender, &ext)),
+                    nodes[n % 2].ingest(inbound(s, &sender, &ext)),
+                ];
+                let acks = futures::future::try_join_all(tries).await.expect("ingest");
+                assert!(acks.iter().all(|a| a.message_id == acks[0].message_id));
+                assert_eq!(acks.iter().filter(|a| !a.duplicate).count(), 1, "{acks:?}");
+                seqs.push((acks[0].conversation_id, acks[0].seq));
+            }
+            seqs
+        }
+    });
+    let all = futures::future::join_all(senders).await;
+
+    for seqs in &all {
+        // One conversation per sender, each message after the previous one.
+        assert!(seqs.iter().all(|(c, _)| *c == seqs[0].0));
+        assert!(seqs.windows(2).all(|w| w[0].1 < w[1].1), "{seqs:?}");
+    }
+    let (messages, jobs): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM messages), \
+                (SELECT count(*) FROM jobs WHERE kind = 'agent_turn')",
+    )
+    .fetch_one(&s.db.system)
+    .await
+    .expect("counts");
+    assert_eq!(messages, (SENDERS * MESSAGES) as i64);
+    assert_eq!(jobs, messages);
+}
+
+#[sqlx::test]
+async fn deleting_a_tenant_removes_its_messages_and_queued_jobs(pool: PgPool) {
+    let s = setup(&pool).await;
+    let ingest = ingestor(&s, 1);
+    ingest.ingest(inbound(&s, "a", "m1")).await.expect("m1");
+    ingest.ingest(inbound(&s, "b", "m2")).await.expect("m2");
+    let count = |sql: &'static str| {
+        let system = s.db.system.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&system)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(count("SELECT count(*) FROM jobs").await, 2);
+    sqlx::query("DELETE FROM tenants WHERE id = $1")
+        .bind(s.tenant)
+        .execute(&s.db.system)
+        .await
+        .expect("delete tenant");
+    // Neither table has a row-level foreign key to its tenant; statement triggers clean up.
+    assert_eq!(count("SELECT count(*) FROM jobs").await, 0);
+    assert_eq!(count("SELECT count(*) FROM messages").await, 0);
+}
