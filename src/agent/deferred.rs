@@ -385,7 +385,7 @@ mod tests {
             kind: kind.into(),
             payload,
             attempts: 1,
-            max_attempts: 5,
+            max_attempts: Some(5),
             ordering_key: None,
         }
     }

@@ -24,8 +24,8 @@ pub struct ClaimedJob {
     pub payload: Value,
     /// Attempts so far, this one included.
     pub attempts: i32,
-    /// Attempts allowed.
-    pub max_attempts: i32,
+    /// Attempts allowed for this job; None: the server's `jobs.max_attempts`.
+    pub max_attempts: Option<i32>,
     /// Serialisation key.
     pub ordering_key: Option<ConversationId>,
 }
@@ -140,7 +140,8 @@ pub async fn settle_failure(
     let message: String = error.to_string().chars().take(2000).collect();
     let status: Option<String> = sqlx::query_scalar(
         "UPDATE jobs SET attempts = attempts + $5, \
-            status = CASE WHEN $2 OR attempts + $5 >= max_attempts THEN 'dead' ELSE 'queued' END, \
+            status = CASE WHEN $2 OR attempts + $5 >= coalesce(max_attempts, $7) \
+                          THEN 'dead' ELSE 'queued' END, \
             run_at = now() + make_interval(secs => $3), last_error = $4, \
             locked_until = NULL, locked_by = NULL, updated_at = now() \
          WHERE id = $1 AND ($6::text IS NULL OR locked_by = $6) RETURNING status",
@@ -151,6 +152,7 @@ pub async fn settle_failure(
     .bind(&message)
     .bind(if failed.counted { 0i32 } else { 1 })
     .bind(failed.held_by)
+    .bind(settings.max_attempts.max(1))
     .fetch_optional(conn)
     .await?;
     let id = failed.id;

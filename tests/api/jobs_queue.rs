@@ -190,6 +190,66 @@ async fn a_failing_job_backs_off_then_is_dead_lettered_and_can_be_retried(pool: 
     assert_eq!(again.status(), 404, "only dead jobs can be retried");
 }
 
+/// Jobs queued without a limit of their own (every job the server queues) are dead-lettered after
+/// the server's `jobs.max_attempts`; a job's own limit still wins.
+#[sqlx::test]
+async fn the_max_attempts_setting_governs_jobs_without_their_own_limit(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let tenant = app.seed.tenant_id;
+    let insert = "INSERT INTO jobs (tenant_id, kind, payload, ordering_key, max_attempts) \
+                  VALUES ($1, 'test_probe', '{\"key\": \"k\", \"n\": 0}', $2, $3) RETURNING id";
+    let unset: i64 = sqlx::query_scalar(insert)
+        .bind(tenant)
+        .bind(uuid::Uuid::now_v7())
+        .bind(None::<i32>)
+        .fetch_one(&pool)
+        .await
+        .expect("enqueue");
+    let own: i64 = sqlx::query_scalar(insert)
+        .bind(tenant)
+        .bind(uuid::Uuid::now_v7())
+        .bind(Some(4))
+        .fetch_one(&pool)
+        .await
+        .expect("enqueue");
+    let stop = CancellationToken::new();
+    let probe = Arc::new(Probe {
+        db: app.db.clone(),
+        log: Arc::new(Mutex::new(Vec::new())),
+        fail_always: true,
+    });
+    let mut settings = test_settings().jobs;
+    settings.max_attempts = 2;
+    let handles = WorkerPool::start(
+        app.db.system.clone(),
+        leased(probe),
+        settings,
+        Arc::new(Notify::new()),
+        stop.clone(),
+    );
+    let mut settled: Vec<(i64, String, i32)> = Vec::new();
+    for _ in 0..200 {
+        settled = sqlx::query_as(
+            "SELECT id, status, attempts FROM jobs WHERE kind = 'test_probe' ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("jobs");
+        if settled.iter().all(|(_, status, _)| status == "dead") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    stop.cancel();
+    for h in handles {
+        let _ = h.await;
+    }
+    assert_eq!(
+        settled,
+        [(unset, "dead".to_string(), 2), (own, "dead".to_string(), 4)]
+    );
+}
+
 /// Kill -9 a worker process in the middle of a batch: its open transaction is aborted, the jobs
 /// it had locked are taken over by another worker, and every message is answered exactly once.
 #[sqlx::test]
