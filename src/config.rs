@@ -147,6 +147,12 @@ pub struct IngestSettings {
     pub max_batch: usize,
     /// Transactions in flight at once.
     pub max_inflight_batches: usize,
+    /// A transaction that would run beside others already in flight waits until it carries at
+    /// least this many messages (or `overlap_linger_us` has passed): small overlapping commits
+    /// cost the database far more per message than fewer, larger ones.
+    pub overlap_min_batch: usize,
+    /// Longest wait, in microseconds, for an overlapping transaction to fill.
+    pub overlap_linger_us: u64,
 }
 
 /// Web-chat settings.

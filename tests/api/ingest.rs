@@ -1,8 +1,10 @@
 //! Group-committed ingest against real PostgreSQL: batches mixing known senders, new senders,
-//! closed conversations and repeated deliveries, and two ingest "nodes" racing the same retries.
+//! closed conversations and repeated deliveries, two ingest "nodes" racing the same retries, and
+//! how a batch that would overlap another one in flight waits to fill.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
@@ -49,11 +51,19 @@ async fn setup(pool: &PgPool) -> Setup {
 }
 
 fn ingestor(s: &Setup, max_inflight_batches: usize) -> Ingestor {
+    ingestor_with(
+        s,
+        IngestSettings {
+            max_batch: 512,
+            max_inflight_batches,
+            overlap_min_batch: 64,
+            overlap_linger_us: 3000,
+        },
+    )
+}
+
+fn ingestor_with(s: &Setup, settings: IngestSettings) -> Ingestor {
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(Hub::new()));
-    let settings = IngestSettings {
-        max_batch: 512,
-        max_inflight_batches,
-    };
     Ingestor::start(
         s.db.clone(),
         bus,
@@ -252,4 +262,138 @@ async fn deleting_a_tenant_removes_its_messages_and_queued_jobs(pool: PgPool) {
     // Neither table has a row-level foreign key to its tenant; statement triggers clean up.
     assert_eq!(count("SELECT count(*) FROM jobs").await, 0);
     assert_eq!(count("SELECT count(*) FROM messages").await, 0);
+}
+
+fn overlap_settings(overlap_min_batch: usize, linger: Duration) -> IngestSettings {
+    IngestSettings {
+        max_batch: 512,
+        max_inflight_batches: 2,
+        overlap_min_batch,
+        overlap_linger_us: linger.as_micros() as u64,
+    }
+}
+
+/// Holds the conversation of sender "blocker" locked so that the ingest batch carrying its next
+/// message stays in flight until [`Blocked::release`]; returns once that batch is waiting.
+struct Blocked {
+    lock: sqlx::Transaction<'static, sqlx::Postgres>,
+    pending: tokio::task::JoinHandle<Accepted>,
+}
+
+impl Blocked {
+    async fn start(s: &Setup, ingest: &Ingestor) -> Self {
+        let first = ingest
+            .ingest(inbound(s, "blocker", "b0"))
+            .await
+            .expect("b0");
+        let mut lock = s.db.system.begin().await.expect("begin");
+        sqlx::query("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE")
+            .bind(first.conversation_id)
+            .execute(&mut *lock)
+            .await
+            .expect("lock");
+        let pending = {
+            let (ingest, message) = (ingest.clone(), inbound(s, "blocker", "b1"));
+            tokio::spawn(async move { ingest.ingest(message).await.expect("b1") })
+        };
+        let waiting = async {
+            loop {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(&s.db.system)
+                .await
+                .expect("activity");
+                if n > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the blocked batch never reached the lock");
+        Self { lock, pending }
+    }
+
+    async fn release(self) {
+        self.lock.rollback().await.expect("release");
+        let b1 = tokio::time::timeout(Duration::from_secs(10), self.pending)
+            .await
+            .expect("the blocked message was never acknowledged")
+            .expect("task");
+        assert_eq!(b1.seq, 2);
+    }
+}
+
+/// Send one message from each sender, one after another with a pause between, without waiting
+/// for acknowledgements; then wait (bounded) for all of them.
+async fn trickle(s: &Setup, ingest: &Ingestor, senders: &[&str]) -> Vec<Accepted> {
+    let mut pending = Vec::new();
+    for sender in senders {
+        let (ingest, message) = (ingest.clone(), inbound(s, sender, &format!("{sender}-1")));
+        pending.push(tokio::spawn(async move { ingest.ingest(message).await }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all = futures::future::try_join_all(pending);
+    tokio::time::timeout(Duration::from_secs(10), all)
+        .await
+        .expect("messages were never acknowledged")
+        .expect("task")
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("ingest")
+}
+
+async fn transactions_of(s: &Setup, senders: &[&str]) -> i64 {
+    let externals: Vec<String> = senders.iter().map(|x| format!("{x}-1")).collect();
+    sqlx::query_scalar(
+        "SELECT count(DISTINCT xmin::text) FROM messages WHERE external_id = ANY($1)",
+    )
+    .bind(&externals)
+    .fetch_one(&s.db.system)
+    .await
+    .expect("transactions")
+}
+
+#[sqlx::test]
+async fn a_batch_that_would_overlap_another_waits_until_it_is_full(pool: PgPool) {
+    let s = setup(&pool).await;
+    let ingest = ingestor_with(&s, overlap_settings(5, Duration::from_secs(60)));
+    let blocked = Blocked::start(&s, &ingest).await;
+    // Arriving one by one while another batch is in flight, these five wait for each other:
+    // without the wait the first would commit alone and the other four in a third batch.
+    let senders = ["s1", "s2", "s3", "s4", "s5"];
+    let acks = trickle(&s, &ingest, &senders).await;
+    assert!(acks.iter().all(|a| a.seq == 1 && !a.duplicate));
+    assert_eq!(transactions_of(&s, &senders).await, 1);
+    blocked.release().await;
+}
+
+#[sqlx::test]
+async fn an_overlapping_batch_commits_part_full_when_its_wait_runs_out(pool: PgPool) {
+    let s = setup(&pool).await;
+    let ingest = ingestor_with(&s, overlap_settings(100, Duration::from_millis(300)));
+    let blocked = Blocked::start(&s, &ingest).await;
+    // Far fewer than 100 arrive and the other batch stays blocked: the wait's limit ends it.
+    let senders = ["t1", "t2", "t3"];
+    trickle(&s, &ingest, &senders).await;
+    assert_eq!(transactions_of(&s, &senders).await, 1);
+    blocked.release().await;
+}
+
+#[sqlx::test]
+async fn a_batch_with_nothing_else_in_flight_never_waits_to_fill(pool: PgPool) {
+    let s = setup(&pool).await;
+    // A wait of a minute for 100 messages would time the single message out below.
+    let ingest = ingestor_with(&s, overlap_settings(100, Duration::from_secs(60)));
+    let ack = tokio::time::timeout(
+        Duration::from_secs(10),
+        ingest.ingest(inbound(&s, "alone", "alone-1")),
+    )
+    .await
+    .expect("a lone message waited for company")
+    .expect("ingest");
+    assert_eq!(ack.seq, 1);
 }
