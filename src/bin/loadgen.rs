@@ -5,7 +5,10 @@
 //!   restarts when it ends); latency is from sending a message to the first bot reply to it.
 //! * `loadgen ingest`: N connections each keep a window of messages in flight; latency is from
 //!   sending to the server's `ack`, which the server sends only after the message is committed.
-//!   Run the server with `SWITCHBOARD_JOBS__WORKERS=0` to measure ingest alone.
+//!   Run the server with `SWITCHBOARD_JOBS__WORKERS=0` to measure ingest alone. With `--rate`,
+//!   the load is open-loop instead: messages leave on a fixed schedule whatever the server does,
+//!   and latency is counted from each message's scheduled send time, so a server that falls
+//!   behind shows it in the percentiles rather than by slowing the generator down.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -52,9 +55,13 @@ enum Mode {
         /// Messages per connection.
         #[arg(long, default_value_t = 2000)]
         messages: usize,
-        /// Messages in flight per connection.
+        /// Messages in flight per connection (closed loop; ignored with `--rate`).
         #[arg(long, default_value_t = 8)]
         window: usize,
+        /// Open loop: total messages per second over all connections, sent on a fixed schedule
+        /// (0: closed loop with `--window`).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
     },
 }
 
@@ -84,7 +91,15 @@ async fn main() -> anyhow::Result<()> {
             connections,
             messages,
             window,
-        } => ingest(&ws_url, &args.channel_key, connections, messages, window).await,
+            rate,
+        } => {
+            let load = if rate > 0.0 {
+                Load::Rate(rate)
+            } else {
+                Load::Window(window)
+            };
+            ingest(&ws_url, &args.channel_key, connections, messages, load).await
+        }
     }
 }
 
@@ -102,7 +117,11 @@ async fn connect(ws_url: &str, key: &str) -> anyhow::Result<Socket> {
     }
 }
 
-async fn next_json(ws: &mut Socket) -> anyhow::Result<Value> {
+/// The next text frame as JSON, from a whole socket or its read half.
+async fn next_json<S>(ws: &mut S) -> anyhow::Result<Value>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
             .await
@@ -184,12 +203,21 @@ async fn drain(ws: &mut Socket) {
     while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_millis(2), ws.next()).await {}
 }
 
+/// How ingest load is offered.
+#[derive(Debug, Clone, Copy)]
+enum Load {
+    /// Closed loop: each connection keeps this many messages in flight.
+    Window(usize),
+    /// Open loop: this many messages per second in all, on a fixed schedule.
+    Rate(f64),
+}
+
 async fn ingest(
     ws_url: &str,
     key: &str,
     connections: usize,
     messages: usize,
-    window: usize,
+    load: Load,
 ) -> anyhow::Result<()> {
     let sockets =
         futures::future::try_join_all((0..connections).map(|_| connect(ws_url, key))).await?;
@@ -197,16 +225,90 @@ async fn ingest(
     let tasks: Vec<_> = sockets
         .into_iter()
         .enumerate()
-        .map(|(c, ws)| tokio::spawn(pump(ws, c, messages, window)))
+        .map(|(c, ws)| match load {
+            Load::Window(window) => tokio::spawn(pump(ws, c, messages, window)),
+            Load::Rate(rate) => {
+                let schedule = Schedule::for_connection(started, rate, connections, c);
+                tokio::spawn(paced(ws, c, messages, schedule))
+            }
+        })
         .collect();
     let (latencies, failures) = gather(tasks, "connection").await?;
-    report(
-        "ingest: send → durable ack",
-        &latencies,
-        started.elapsed(),
-        failures,
-    );
+    let title = match load {
+        Load::Window(w) => format!("ingest: send → durable ack ({connections} connections × {w} in flight)"),
+        Load::Rate(r) => format!(
+            "ingest: scheduled send → durable ack (open loop, {r:.0} messages/s offered over {connections} connections)"
+        ),
+    };
+    report(&title, &latencies, started.elapsed(), failures);
     Ok(())
+}
+
+/// When one connection's messages are due: evenly spaced, connections staggered so the
+/// whole load is smooth rather than arriving in bursts.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    first: Instant,
+    every: Duration,
+}
+
+impl Schedule {
+    fn for_connection(start: Instant, rate: f64, connections: usize, conn: usize) -> Self {
+        let per_connection = rate / connections.max(1) as f64;
+        let every = Duration::from_secs_f64(1.0 / per_connection);
+        let stagger = every.mul_f64(conn as f64 / connections.max(1) as f64);
+        Self {
+            first: start + stagger,
+            every,
+        }
+    }
+
+    fn due(&self, n: usize) -> Instant {
+        self.first + self.every.mul_f64(n as f64)
+    }
+}
+
+/// Open-loop sender: message `n` leaves at `schedule.due(n)` whether or not earlier ones were
+/// acknowledged; its latency runs from that due time (so time spent queued behind a slow server,
+/// including in this process, counts).
+async fn paced(
+    ws: Socket,
+    conn: usize,
+    messages: usize,
+    schedule: Schedule,
+) -> anyhow::Result<Vec<Duration>> {
+    let (mut sink, mut stream) = ws.split();
+    let prefix = format!("in{conn}-{}-", std::process::id());
+    let sender = {
+        let prefix = prefix.clone();
+        tokio::spawn(async move {
+            for n in 0..messages {
+                tokio::time::sleep_until(schedule.due(n).into()).await;
+                let frame = json!({"type": "send", "client_id": format!("{prefix}{n}"), "text": "hello there"});
+                sink.send(Message::Text(frame.to_string())).await?;
+            }
+            anyhow::Ok(sink)
+        })
+    };
+    let mut latencies = Vec::with_capacity(messages);
+    while latencies.len() < messages {
+        let frame = next_json(&mut stream).await?;
+        match frame["type"].as_str() {
+            Some("ack") => {
+                let n = frame["client_id"]
+                    .as_str()
+                    .and_then(|c| c.strip_prefix(prefix.as_str()))
+                    .and_then(|n| n.parse::<usize>().ok());
+                if let Some(n) = n {
+                    latencies.push(schedule.due(n).elapsed());
+                }
+            }
+            Some("error") => anyhow::bail!("server error: {}", frame["message"]),
+            _ => {}
+        }
+    }
+    let _sink = sender.await??;
+    Ok(latencies)
 }
 
 async fn pump(
