@@ -160,7 +160,8 @@ pub struct IngestSettings {
 pub struct WebchatSettings {
     /// Longest message text in characters.
     pub max_message_chars: usize,
-    /// Messages replayed on connect.
+    /// Page size of history replays (on connect, or after falling behind); a replay reads pages
+    /// until caught up.
     pub history_limit: i64,
 }
 

@@ -1,7 +1,7 @@
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::common::{spawn_app, Visitor};
+use crate::common::{spawn_app, spawn_app_with, Visitor};
 
 #[sqlx::test]
 async fn a_visitor_is_greeted_and_offered_choices_live(pool: PgPool) {
@@ -105,6 +105,60 @@ async fn history_is_replayed_after_reconnect_without_duplicates(pool: PgPool) {
     resumed.say("a2", "3").await; // "talk to a person" by number
     let frames = resumed.outbound(1).await;
     assert!(frames[0]["seq"].as_i64().expect("seq") > 4);
+}
+
+#[sqlx::test]
+async fn a_replay_longer_than_one_page_reads_every_page(pool: PgPool) {
+    // Pages of two: the greeting exchange alone (seq 1-3) takes two pages.
+    let app = spawn_app_with(pool, |s| s.webchat.history_limit = 2).await;
+    let mut first = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    first.say("p1", "hello").await;
+    first.outbound(2).await;
+    first.say("p2", "2").await; // "ask a question"
+    first.outbound(1).await;
+    let token = first.token.clone();
+    drop(first);
+    app.settle().await;
+    let stored = stored_seqs(&app, &token).await;
+    assert!(stored.len() >= 5, "at least three pages: {stored:?}");
+
+    let mut reload = Visitor::connect(&app.ws_url, &app.webchat_key, Some(&token), None).await;
+    assert_eq!(replayed(&mut reload, stored.len()).await, stored);
+
+    let mut resumed = Visitor::connect(&app.ws_url, &app.webchat_key, Some(&token), Some(1)).await;
+    assert_eq!(replayed(&mut resumed, stored.len() - 1).await, stored[1..]);
+}
+
+/// Sequence numbers of the visitor's conversation as the API lists them.
+async fn stored_seqs(app: &crate::common::TestApp, token: &str) -> Vec<i64> {
+    let probe = Visitor::connect(&app.ws_url, &app.webchat_key, Some(token), Some(i64::MAX)).await;
+    let conversation = probe.conversation_id.clone().expect("conversation");
+    let messages: Value = app
+        .get(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &app.api_key,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let mut seqs: Vec<i64> = messages["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["seq"].as_i64())
+        .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
+async fn replayed(visitor: &mut Visitor, count: usize) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    for _ in 0..count {
+        let m = visitor.next_of("message").await;
+        seqs.push(m["message"]["seq"].as_i64().expect("seq"));
+    }
+    seqs
 }
 
 #[sqlx::test]

@@ -6,6 +6,7 @@
 //! credential for that visitor's conversation and nothing else.
 
 mod assets;
+mod delivered;
 mod protocol;
 mod session;
 mod visitor;

@@ -5,7 +5,6 @@
 //! nothing committed between the two is missed. Bad frames get an error frame and the session
 //! continues; only an unknown channel or a dead socket ends it.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::{
@@ -20,6 +19,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
+use super::delivered::Delivered;
 use super::protocol::{valid_client_id, ClientFrame, ServerFrame, WidgetMessage};
 use super::visitor;
 use crate::app::AppState;
@@ -53,8 +53,7 @@ struct Session {
     address: String,
     conversation: Option<ConversationId>,
     subscription: Option<Subscription>,
-    sent: HashSet<i64>,
-    after_seq: i64,
+    delivered: Delivered,
 }
 
 async fn run(mut socket: WebSocket, state: AppState) {
@@ -85,17 +84,21 @@ async fn run_in(socket: &mut WebSocket, state: AppState) {
     ping.tick().await;
     let stop = state.stop.clone();
     loop {
+        // Biased: what is due to the visitor goes out before the next frame is read. With a fair
+        // choice a visitor sending faster than its messages commit would read frames ahead of
+        // the events each one produces, fall behind the bus and force history replays.
         let outcome = tokio::select! {
-            frame = socket.recv() => match frame {
-                Some(Ok(frame)) => session.on_frame(socket, frame).await,
-                _ => break,
-            },
-            event = next_event(&mut session.subscription) => session.on_event(socket, event).await,
-            _ = ping.tick() => socket.send(Message::Ping(Default::default())).await.map_err(|_| ()),
+            biased;
             _ = stop.cancelled() => {
                 let _ = socket.send(Message::Close(None)).await;
                 break;
             }
+            event = next_event(&mut session.subscription) => session.on_event(socket, event).await,
+            frame = socket.recv() => match frame {
+                Some(Ok(frame)) => session.on_frame(socket, frame).await,
+                _ => break,
+            },
+            _ = ping.tick() => socket.send(Message::Ping(Default::default())).await.map_err(|_| ()),
         };
         if outcome.is_err() {
             break;
@@ -208,8 +211,7 @@ async fn open(
         address,
         conversation: None,
         subscription: None,
-        sent: HashSet::new(),
-        after_seq: after_seq.unwrap_or(0).max(0),
+        delivered: Delivered::after(after_seq.unwrap_or(0)),
     };
     if let Some(id) = conversation {
         session.follow(id);
@@ -233,37 +235,50 @@ impl Session {
     fn follow(&mut self, conversation: ConversationId) {
         if self.conversation.is_some_and(|old| old != conversation) {
             // Sequence numbers are per conversation: start over for the new one.
-            self.after_seq = 0;
-            self.sent.clear();
+            self.delivered = Delivered::after(0);
         }
         self.conversation = Some(conversation);
         tracing::Span::current().record("conversation", tracing::field::display(conversation));
         self.subscription = Some(self.state.hub.subscribe_conversation(conversation));
     }
 
-    /// Send every stored message after `after_seq` not sent yet.
+    /// Send every stored message not sent yet, from the delivery watermark on, a page at a time
+    /// until caught up.
     async fn replay(&mut self, socket: &mut WebSocket) -> Result<(), ()> {
         let Some(conversation) = self.conversation else {
             return Ok(());
         };
-        let limit = self.state.settings.webchat.history_limit;
-        let history = async {
-            let mut tx = self.state.db.tenant_tx(self.route.tenant_id).await?;
-            let rows =
-                inbox_db::messages_after(&mut tx, conversation, self.after_seq, limit).await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(rows)
+        let page = self.state.settings.webchat.history_limit.max(1);
+        let mut from = self.delivered.through();
+        loop {
+            let rows = self
+                .history_page(conversation, from, page)
+                .await
+                .map_err(|error| tracing::warn!(%error, "loading web-chat history failed"))?;
+            for message in &rows {
+                self.deliver(socket, message).await?;
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == page => from = last.seq,
+                _ => return Ok(()),
+            }
         }
-        .await
-        .map_err(|error| tracing::warn!(%error, "loading web-chat history failed"))?;
-        for message in &history {
-            self.deliver(socket, message).await?;
-        }
-        Ok(())
+    }
+
+    async fn history_page(
+        &self,
+        conversation: ConversationId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageView>, sqlx::Error> {
+        let mut tx = self.state.db.tenant_tx(self.route.tenant_id).await?;
+        let rows = inbox_db::messages_after(&mut tx, conversation, after, limit).await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 
     async fn deliver(&mut self, socket: &mut WebSocket, message: &MessageView) -> Result<(), ()> {
-        if message.seq <= self.after_seq || !self.sent.insert(message.seq) {
+        if !self.delivered.mark(message.seq) {
             return Ok(());
         }
         let frame = ServerFrame::Message {
@@ -380,7 +395,7 @@ impl Session {
                 }
                 // The ack told this socket everything the echo would; other tabs of the same
                 // visitor still get the echo through the bus.
-                self.sent.insert(accepted.seq);
+                self.delivered.mark(accepted.seq);
                 if first {
                     // Anything committed before the subscription started (a fast bot reply).
                     self.replay(socket).await?;
