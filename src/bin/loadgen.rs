@@ -29,6 +29,10 @@ struct Args {
     /// Public key of a web-chat channel (printed by `switchboard demo`).
     #[arg(long, global = true, default_value = "")]
     channel_key: String,
+    /// Also print throughput and latency per interval of this many milliseconds (by send time),
+    /// to see stalls and warm-up that the overall percentiles blend together (0: off).
+    #[arg(long, global = true, default_value_t = 0)]
+    timeline_ms: u64,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -65,6 +69,22 @@ enum Mode {
     },
 }
 
+/// One message's send (or, open loop, due) time and how long until it was answered.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    sent: Instant,
+    latency: Duration,
+}
+
+impl Sample {
+    fn since(sent: Instant) -> Self {
+        Self {
+            sent,
+            latency: sent.elapsed(),
+        }
+    }
+}
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -81,12 +101,16 @@ async fn main() -> anyhow::Result<()> {
         "{}/webchat/v1/ws",
         args.url.replacen("http", "ws", 1).trim_end_matches('/')
     );
+    let timeline = (args.timeline_ms > 0).then(|| Duration::from_millis(args.timeline_ms));
     match args.mode {
         Mode::Chat {
             visitors,
             messages,
             think_ms,
-        } => chat(&ws_url, &args.channel_key, visitors, messages, think_ms).await,
+        } => {
+            let load = (visitors, messages, think_ms);
+            chat(&ws_url, &args.channel_key, load, timeline).await
+        }
         Mode::Ingest {
             connections,
             messages,
@@ -98,7 +122,14 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 Load::Window(window)
             };
-            ingest(&ws_url, &args.channel_key, connections, messages, load).await
+            ingest(
+                &ws_url,
+                &args.channel_key,
+                (connections, messages),
+                load,
+                timeline,
+            )
+            .await
         }
     }
 }
@@ -133,13 +164,14 @@ where
     }
 }
 
+/// `load`: visitors, messages each, think time in milliseconds.
 async fn chat(
     ws_url: &str,
     key: &str,
-    visitors: usize,
-    messages: usize,
-    think_ms: u64,
+    load: (usize, usize, u64),
+    timeline: Option<Duration>,
 ) -> anyhow::Result<()> {
+    let (visitors, messages, think_ms) = load;
     let started = Instant::now();
     let tasks: Vec<_> = (0..visitors)
         .map(|v| {
@@ -147,13 +179,14 @@ async fn chat(
             tokio::spawn(async move { visitor(&url, &key, v, messages, think_ms).await })
         })
         .collect();
-    let (latencies, failures) = gather(tasks, "visitor").await?;
-    report(
-        "chat: send → first bot reply",
-        &latencies,
-        started.elapsed(),
+    let (samples, failures) = gather(tasks, "visitor").await?;
+    let run = Run {
+        started,
+        elapsed: started.elapsed(),
         failures,
-    );
+        timeline,
+    };
+    report("chat: send → first bot reply", &samples, &run);
     Ok(())
 }
 
@@ -163,7 +196,7 @@ async fn visitor(
     id: usize,
     messages: usize,
     think_ms: u64,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<Vec<Sample>> {
     let mut ws = connect(ws_url, key).await?;
     let mut latencies = Vec::with_capacity(messages);
     for n in 0..messages {
@@ -182,7 +215,7 @@ async fn visitor(
                 Some("message") if frame["message"]["direction"] == "outbound" => {
                     let seq = frame["message"]["seq"].as_i64().unwrap_or(0);
                     if acked_seq.is_some_and(|a| seq > a) || acked_seq.is_none() {
-                        latencies.push(sent.elapsed());
+                        latencies.push(Sample::since(sent));
                         break;
                     }
                 }
@@ -212,13 +245,15 @@ enum Load {
     Rate(f64),
 }
 
+/// `size`: connections, messages per connection.
 async fn ingest(
     ws_url: &str,
     key: &str,
-    connections: usize,
-    messages: usize,
+    size: (usize, usize),
     load: Load,
+    timeline: Option<Duration>,
 ) -> anyhow::Result<()> {
+    let (connections, messages) = size;
     let sockets =
         futures::future::try_join_all((0..connections).map(|_| connect(ws_url, key))).await?;
     let started = Instant::now();
@@ -233,14 +268,20 @@ async fn ingest(
             }
         })
         .collect();
-    let (latencies, failures) = gather(tasks, "connection").await?;
+    let (samples, failures) = gather(tasks, "connection").await?;
+    let run = Run {
+        started,
+        elapsed: started.elapsed(),
+        failures,
+        timeline,
+    };
     let title = match load {
         Load::Window(w) => format!("ingest: send → durable ack ({connections} connections × {w} in flight)"),
         Load::Rate(r) => format!(
             "ingest: scheduled send → durable ack (open loop, {r:.0} messages/s offered over {connections} connections)"
         ),
     };
-    report(&title, &latencies, started.elapsed(), failures);
+    report(&title, &samples, &run);
     Ok(())
 }
 
@@ -276,7 +317,7 @@ async fn paced(
     conn: usize,
     messages: usize,
     schedule: Schedule,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<Vec<Sample>> {
     let (mut sink, mut stream) = ws.split();
     let prefix = format!("in{conn}-{}-", std::process::id());
     let sender = {
@@ -300,7 +341,7 @@ async fn paced(
                     .and_then(|c| c.strip_prefix(prefix.as_str()))
                     .and_then(|n| n.parse::<usize>().ok());
                 if let Some(n) = n {
-                    latencies.push(schedule.due(n).elapsed());
+                    latencies.push(Sample::since(schedule.due(n)));
                 }
             }
             Some("error") => anyhow::bail!("server error: {}", frame["message"]),
@@ -316,7 +357,7 @@ async fn pump(
     conn: usize,
     messages: usize,
     window: usize,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<Vec<Sample>> {
     let mut in_flight: HashMap<String, Instant> = HashMap::new();
     let mut latencies = Vec::with_capacity(messages);
     let mut sent = 0;
@@ -335,7 +376,7 @@ async fn pump(
                     .as_str()
                     .and_then(|c| in_flight.remove(c))
                 {
-                    latencies.push(at.elapsed());
+                    latencies.push(Sample::since(at));
                 }
             }
             Some("error") => anyhow::bail!("server error: {}", frame["message"]),
@@ -347,9 +388,9 @@ async fn pump(
 
 /// Wait for every worker task; pool their latencies and count the ones that failed.
 async fn gather(
-    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>>,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Vec<Sample>>>>,
     what: &str,
-) -> anyhow::Result<(Vec<Duration>, usize)> {
+) -> anyhow::Result<(Vec<Sample>, usize)> {
     let mut latencies = Vec::new();
     let mut failures = 0;
     for task in tasks {
@@ -364,32 +405,68 @@ async fn gather(
     Ok((latencies, failures))
 }
 
-fn report(title: &str, latencies: &[Duration], elapsed: Duration, failures: usize) {
-    let mut sorted = latencies.to_vec();
-    sorted.sort();
-    let pct = |p: f64| -> f64 {
-        if sorted.is_empty() {
-            return 0.0;
-        }
-        let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-        sorted[i].as_secs_f64() * 1000.0
-    };
+/// How a run went as a whole.
+struct Run {
+    started: Instant,
+    elapsed: Duration,
+    failures: usize,
+    /// Interval of the per-interval breakdown (None: overall figures only).
+    timeline: Option<Duration>,
+}
+
+fn report(title: &str, samples: &[Sample], run: &Run) {
+    let latencies: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
     println!("{title}");
     println!(
         "  completed:  {} in {:.2} s ({} failed workers)",
-        sorted.len(),
-        elapsed.as_secs_f64(),
-        failures
+        latencies.len(),
+        run.elapsed.as_secs_f64(),
+        run.failures
     );
     println!(
         "  throughput: {:.0} messages/s",
-        sorted.len() as f64 / elapsed.as_secs_f64().max(1e-9)
+        latencies.len() as f64 / run.elapsed.as_secs_f64().max(1e-9)
     );
-    println!(
-        "  latency ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
+    println!("  latency ms: {}", percentiles(latencies));
+    if let Some(step) = run.timeline {
+        timeline(samples, run.started, step);
+    }
+}
+
+/// p50/p95/p99/max of `latencies`, in milliseconds.
+fn percentiles(mut latencies: Vec<Duration>) -> String {
+    latencies.sort();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i].as_secs_f64() * 1000.0
+    };
+    format!(
+        "p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
         pct(0.50),
         pct(0.95),
         pct(0.99),
         pct(1.0)
-    );
+    )
+}
+
+/// Messages sent in each interval of `step` after `started`, with their latency percentiles.
+fn timeline(samples: &[Sample], started: Instant, step: Duration) {
+    let step_ms = step.as_millis().max(1);
+    let mut buckets: std::collections::BTreeMap<u128, Vec<Duration>> = Default::default();
+    for s in samples {
+        let at = s.sent.saturating_duration_since(started).as_millis() / step_ms;
+        buckets.entry(at).or_default().push(s.latency);
+    }
+    println!("  timeline (by send time):");
+    for (bucket, latencies) in buckets {
+        let from = (bucket * step_ms) as f64 / 1000.0;
+        let rate = latencies.len() as f64 * 1000.0 / step_ms as f64;
+        println!(
+            "    t+{from:>7.2}s  {rate:>8.0}/s  {}",
+            percentiles(latencies)
+        );
+    }
 }
