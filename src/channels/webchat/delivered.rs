@@ -36,9 +36,12 @@ impl Delivered {
         if seq <= self.through || !self.above.insert(seq) {
             return false;
         }
-        while self.above.first() == Some(&(self.through + 1)) {
+        while let Some(next) = self.through.checked_add(1) {
+            if self.above.first() != Some(&next) {
+                break;
+            }
             self.above.pop_first();
-            self.through += 1;
+            self.through = next;
         }
         true
     }
@@ -84,6 +87,14 @@ mod tests {
         }
         assert_eq!(d.through(), 10_000);
         assert_eq!(d.pending(), 0);
+    }
+
+    #[test]
+    fn a_start_at_the_largest_seq_counts_everything_as_sent() {
+        let mut d = Delivered::after(i64::MAX);
+        assert!(!d.mark(i64::MAX));
+        assert!(!d.mark(1));
+        assert_eq!(d.through(), i64::MAX);
     }
 
     #[test]
