@@ -33,7 +33,15 @@ impl Delivered {
 
     /// Record `seq` as sent. False when it already was.
     pub(super) fn mark(&mut self, seq: i64) -> bool {
-        if seq <= self.through || !self.above.insert(seq) {
+        if seq <= self.through {
+            return false;
+        }
+        // The usual case, the next message in order: no set to touch.
+        if self.above.is_empty() && Some(seq) == self.through.checked_add(1) {
+            self.through = seq;
+            return true;
+        }
+        if !self.above.insert(seq) {
             return false;
         }
         while let Some(next) = self.through.checked_add(1) {
