@@ -108,8 +108,8 @@ async fn main() -> anyhow::Result<()> {
             messages,
             think_ms,
         } => {
-            let load = (visitors, messages, think_ms);
-            chat(&ws_url, &args.channel_key, load, timeline).await
+            let key = &args.channel_key;
+            chat(&ws_url, key, visitors, messages, think_ms, timeline).await
         }
         Mode::Ingest {
             connections,
@@ -122,14 +122,8 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 Load::Window(window)
             };
-            ingest(
-                &ws_url,
-                &args.channel_key,
-                (connections, messages),
-                load,
-                timeline,
-            )
-            .await
+            let key = &args.channel_key;
+            ingest(&ws_url, key, connections, messages, load, timeline).await
         }
     }
 }
@@ -164,14 +158,14 @@ where
     }
 }
 
-/// `load`: visitors, messages each, think time in milliseconds.
 async fn chat(
     ws_url: &str,
     key: &str,
-    load: (usize, usize, u64),
+    visitors: usize,
+    messages: usize,
+    think_ms: u64,
     timeline: Option<Duration>,
 ) -> anyhow::Result<()> {
-    let (visitors, messages, think_ms) = load;
     let started = Instant::now();
     let tasks: Vec<_> = (0..visitors)
         .map(|v| {
@@ -182,7 +176,6 @@ async fn chat(
     let (samples, failures) = gather(tasks, "visitor").await?;
     let run = Run {
         started,
-        elapsed: started.elapsed(),
         failures,
         timeline,
     };
@@ -245,15 +238,14 @@ enum Load {
     Rate(f64),
 }
 
-/// `size`: connections, messages per connection.
 async fn ingest(
     ws_url: &str,
     key: &str,
-    size: (usize, usize),
+    connections: usize,
+    messages: usize,
     load: Load,
     timeline: Option<Duration>,
 ) -> anyhow::Result<()> {
-    let (connections, messages) = size;
     let sockets =
         futures::future::try_join_all((0..connections).map(|_| connect(ws_url, key))).await?;
     let started = Instant::now();
@@ -271,7 +263,6 @@ async fn ingest(
     let (samples, failures) = gather(tasks, "connection").await?;
     let run = Run {
         started,
-        elapsed: started.elapsed(),
         failures,
         timeline,
     };
@@ -408,24 +399,24 @@ async fn gather(
 /// How a run went as a whole.
 struct Run {
     started: Instant,
-    elapsed: Duration,
     failures: usize,
     /// Interval of the per-interval breakdown (None: overall figures only).
     timeline: Option<Duration>,
 }
 
 fn report(title: &str, samples: &[Sample], run: &Run) {
+    let elapsed = run.started.elapsed();
     let latencies: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
     println!("{title}");
     println!(
         "  completed:  {} in {:.2} s ({} failed workers)",
         latencies.len(),
-        run.elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
         run.failures
     );
     println!(
         "  throughput: {:.0} messages/s",
-        latencies.len() as f64 / run.elapsed.as_secs_f64().max(1e-9)
+        latencies.len() as f64 / elapsed.as_secs_f64().max(1e-9)
     );
     println!("  latency ms: {}", percentiles(latencies));
     if let Some(step) = run.timeline {
