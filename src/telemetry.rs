@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
 use crate::config::LogSettings;
@@ -33,11 +33,15 @@ pub fn init_tracing(settings: &LogSettings) {
 pub fn prometheus() -> Option<PrometheusHandle> {
     PROMETHEUS
         .get_or_init(|| {
-            let buckets = [
+            let seconds = [
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ];
+            // Histograms of counts rather than durations.
+            let sizes = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
             PrometheusBuilder::new()
-                .set_buckets(&buckets)
+                .set_buckets(&seconds)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full("ingest_batch_size".into()), &sizes)
                 .ok()?
                 .install_recorder()
                 .ok()

@@ -1,7 +1,7 @@
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::common::spawn_app;
+use crate::common::{spawn_app, Visitor};
 
 #[sqlx::test]
 async fn health_ready_and_metrics_answer(pool: PgPool) {
@@ -30,6 +30,32 @@ async fn health_ready_and_metrics_answer(pool: PgPool) {
     let text = metrics.text().await.expect("body");
     assert!(text.contains("http_request_duration_seconds"), "{text}");
     assert!(text.contains("jobs{status=\"queued\"}"), "{text}");
+}
+
+#[sqlx::test]
+async fn the_ingest_batch_size_histogram_counts_messages_not_seconds(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut visitor = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    visitor.say("c-1", "hello").await;
+    visitor.next_of("ack").await;
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    // Size buckets (a batch of 1 to 512 messages), not the latency buckets in seconds.
+    for le in ["1", "64", "512"] {
+        let bucket = format!("ingest_batch_size_bucket{{le=\"{le}\"}}");
+        assert!(text.contains(&bucket), "{bucket} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("ingest_batch_size_bucket{le=\"0.0005\"}"),
+        "{text}"
+    );
 }
 
 #[sqlx::test]
