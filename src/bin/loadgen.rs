@@ -142,8 +142,29 @@ async fn connect(ws_url: &str, key: &str) -> anyhow::Result<Socket> {
     }
 }
 
-/// The next text frame as JSON, from a whole socket or its read half.
-async fn next_json<S>(ws: &mut S) -> anyhow::Result<Value>
+/// The fields of a server frame the ingest modes look at, borrowed from the frame's text (no
+/// JSON tree is built per frame: the generator shares the machine with what it measures).
+#[derive(Debug, serde::Deserialize)]
+struct ServerReply<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(default, borrow)]
+    client_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl ServerReply<'_> {
+    /// The frame as a failure when it is an `error` frame.
+    fn error(&self, text: &str) -> anyhow::Result<()> {
+        if self.kind == "error" {
+            let frame: Value = serde_json::from_str(text)?;
+            anyhow::bail!("server error: {}", frame["message"]);
+        }
+        Ok(())
+    }
+}
+
+/// The next text frame, from a whole socket or its read half.
+async fn next_text<S>(ws: &mut S) -> anyhow::Result<String>
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
@@ -153,9 +174,24 @@ where
             .map_err(|_| anyhow::anyhow!("no frame for 30 s"))?
             .ok_or_else(|| anyhow::anyhow!("socket closed"))??;
         if let Message::Text(text) = msg {
-            return Ok(serde_json::from_str(&text)?);
+            return Ok(text);
         }
     }
+}
+
+/// A `send` frame for the ingest modes; `client_id` is `[A-Za-z0-9-]` only, nothing to escape.
+fn send_frame(client_id: &str) -> Message {
+    Message::Text(format!(
+        r#"{{"type":"send","client_id":"{client_id}","text":"hello there"}}"#
+    ))
+}
+
+/// The next text frame as JSON, from a whole socket or its read half.
+async fn next_json<S>(ws: &mut S) -> anyhow::Result<Value>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    Ok(serde_json::from_str(&next_text(ws).await?)?)
 }
 
 async fn chat(
@@ -166,7 +202,7 @@ async fn chat(
     think_ms: u64,
     timeline: Option<Duration>,
 ) -> anyhow::Result<()> {
-    let started = Instant::now();
+    let (started, cpu_at_start) = (Instant::now(), own_cpu());
     let tasks: Vec<_> = (0..visitors)
         .map(|v| {
             let (url, key) = (ws_url.to_owned(), key.to_owned());
@@ -176,6 +212,7 @@ async fn chat(
     let (samples, failures) = gather(tasks, "visitor").await?;
     let run = Run {
         started,
+        cpu_at_start,
         failures,
         timeline,
     };
@@ -248,7 +285,7 @@ async fn ingest(
 ) -> anyhow::Result<()> {
     let sockets =
         futures::future::try_join_all((0..connections).map(|_| connect(ws_url, key))).await?;
-    let started = Instant::now();
+    let (started, cpu_at_start) = (Instant::now(), own_cpu());
     let tasks: Vec<_> = sockets
         .into_iter()
         .enumerate()
@@ -263,6 +300,7 @@ async fn ingest(
     let (samples, failures) = gather(tasks, "connection").await?;
     let run = Run {
         started,
+        cpu_at_start,
         failures,
         timeline,
     };
@@ -316,27 +354,25 @@ async fn paced(
         tokio::spawn(async move {
             for n in 0..messages {
                 tokio::time::sleep_until(schedule.due(n).into()).await;
-                let frame = json!({"type": "send", "client_id": format!("{prefix}{n}"), "text": "hello there"});
-                sink.send(Message::Text(frame.to_string())).await?;
+                sink.send(send_frame(&format!("{prefix}{n}"))).await?;
             }
             anyhow::Ok(sink)
         })
     };
     let mut latencies = Vec::with_capacity(messages);
     while latencies.len() < messages {
-        let frame = next_json(&mut stream).await?;
-        match frame["type"].as_str() {
-            Some("ack") => {
-                let n = frame["client_id"]
-                    .as_str()
-                    .and_then(|c| c.strip_prefix(prefix.as_str()))
-                    .and_then(|n| n.parse::<usize>().ok());
-                if let Some(n) = n {
-                    latencies.push(Sample::since(schedule.due(n)));
-                }
+        let text = next_text(&mut stream).await?;
+        let reply: ServerReply = serde_json::from_str(&text)?;
+        reply.error(&text)?;
+        if reply.kind == "ack" {
+            let n = reply
+                .client_id
+                .as_deref()
+                .and_then(|c| c.strip_prefix(prefix.as_str()))
+                .and_then(|n| n.parse::<usize>().ok());
+            if let Some(n) = n {
+                latencies.push(Sample::since(schedule.due(n)));
             }
-            Some("error") => anyhow::bail!("server error: {}", frame["message"]),
-            _ => {}
         }
     }
     let _sink = sender.await??;
@@ -355,23 +391,17 @@ async fn pump(
     while latencies.len() < messages {
         while sent < messages && in_flight.len() < window.max(1) {
             let client_id = format!("in{conn}-{sent}-{}", std::process::id());
-            let frame = json!({"type": "send", "client_id": client_id, "text": "hello there"});
-            ws.send(Message::Text(frame.to_string())).await?;
+            ws.send(send_frame(&client_id)).await?;
             in_flight.insert(client_id, Instant::now());
             sent += 1;
         }
-        let frame = next_json(&mut ws).await?;
-        match frame["type"].as_str() {
-            Some("ack") => {
-                if let Some(at) = frame["client_id"]
-                    .as_str()
-                    .and_then(|c| in_flight.remove(c))
-                {
-                    latencies.push(Sample::since(at));
-                }
+        let text = next_text(&mut ws).await?;
+        let reply: ServerReply = serde_json::from_str(&text)?;
+        reply.error(&text)?;
+        if reply.kind == "ack" {
+            if let Some(at) = reply.client_id.and_then(|c| in_flight.remove(c.as_ref())) {
+                latencies.push(Sample::since(at));
             }
-            Some("error") => anyhow::bail!("server error: {}", frame["message"]),
-            _ => {}
         }
     }
     Ok(latencies)
@@ -396,9 +426,23 @@ async fn gather(
     Ok((latencies, failures))
 }
 
+/// CPU time this process has used so far (user + system), from `/proc/self/stat`; None where
+/// that is not available. `/proc` counts in USER_HZ ticks, 100 per second on Linux.
+fn own_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; fields after its closing parenthesis are plain.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 /// How a run went as a whole.
 struct Run {
     started: Instant,
+    /// This process's CPU time when the run started.
+    cpu_at_start: Option<Duration>,
     failures: usize,
     /// Interval of the per-interval breakdown (None: overall figures only).
     timeline: Option<Duration>,
@@ -406,7 +450,7 @@ struct Run {
 
 fn report(title: &str, samples: &[Sample], run: &Run) {
     let elapsed = run.started.elapsed();
-    let latencies: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
+    let mut latencies: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
     println!("{title}");
     println!(
         "  completed:  {} in {:.2} s ({} failed workers)",
@@ -418,14 +462,18 @@ fn report(title: &str, samples: &[Sample], run: &Run) {
         "  throughput: {:.0} messages/s",
         latencies.len() as f64 / elapsed.as_secs_f64().max(1e-9)
     );
-    println!("  latency ms: {}", percentiles(latencies));
+    println!("  latency ms: {}", percentiles(&mut latencies));
+    if let (Some(start), Some(now)) = (run.cpu_at_start, own_cpu()) {
+        let per = now.saturating_sub(start).as_secs_f64() * 1e6 / latencies.len().max(1) as f64;
+        println!("  load generator's own CPU: {per:.1} µs per message (it shares the machine)");
+    }
     if let Some(step) = run.timeline {
         timeline(samples, run.started, step);
     }
 }
 
 /// p50/p95/p99/max of `latencies`, in milliseconds.
-fn percentiles(mut latencies: Vec<Duration>) -> String {
+fn percentiles(latencies: &mut [Duration]) -> String {
     latencies.sort();
     let pct = |p: f64| -> f64 {
         if latencies.is_empty() {
@@ -452,12 +500,12 @@ fn timeline(samples: &[Sample], started: Instant, step: Duration) {
         buckets.entry(at).or_default().push(s.latency);
     }
     println!("  timeline (by send time):");
-    for (bucket, latencies) in buckets {
+    for (bucket, mut latencies) in buckets {
         let from = (bucket * step_ms) as f64 / 1000.0;
         let rate = latencies.len() as f64 * 1000.0 / step_ms as f64;
         println!(
             "    t+{from:>7.2}s  {rate:>8.0}/s  {}",
-            percentiles(latencies)
+            percentiles(&mut latencies)
         );
     }
 }
