@@ -127,7 +127,7 @@ impl Loop {
                     Err(error) => tracing::warn!(%error, "requeueing expired leases failed"),
                 }
             }
-            let mut claimed = self.run_in_tx_handlers(&mut next_due).await;
+            let (mut claimed, mut full) = self.run_in_tx_handlers(&mut next_due).await;
             if !kinds.is_empty() && Instant::now() >= leased_due {
                 leased_due = Instant::now() + LEASED_INTERVAL;
                 match claim(
@@ -141,6 +141,7 @@ impl Loop {
                 {
                     Ok(jobs) if !jobs.is_empty() => {
                         leased_due = Instant::now();
+                        full |= jobs.len() as i64 >= self.settings.batch_size;
                         claimed += jobs.len();
                         metrics::counter!("jobs_claimed_total").increment(jobs.len() as u64);
                         self.process(jobs).await;
@@ -150,9 +151,12 @@ impl Loop {
                 }
             }
             if claimed > 0 {
-                // Finishing may have unblocked a conversation's next job: look again at once,
-                // and let a sleeping sibling look too.
-                self.wake.notify_one();
+                // Finishing may have unblocked a conversation's next job: look again at once.
+                // A full batch may have left more behind: let a sleeping sibling look too. (A
+                // batch that was not full took everything claimable; new jobs wake a worker.)
+                if full {
+                    self.wake.notify_one();
+                }
                 continue;
             }
             tokio::select! {
@@ -165,9 +169,10 @@ impl Loop {
 
     /// Runs one batch of each transactional handler that is due: a handler with a
     /// [`TxJobHandler::min_interval`] is asked again only after that long, unless its last batch
-    /// found work.
-    async fn run_in_tx_handlers(&self, next_due: &mut [Instant]) -> usize {
+    /// found work. Returns the jobs claimed and whether any batch was full.
+    async fn run_in_tx_handlers(&self, next_due: &mut [Instant]) -> (usize, bool) {
         let mut claimed = 0;
+        let mut full = false;
         for (handler, due) in self.in_tx.iter().zip(next_due.iter_mut()) {
             let now = Instant::now();
             if now < *due {
@@ -186,13 +191,14 @@ impl Loop {
                     if n > 0 {
                         *due = now;
                     }
+                    full |= n as i64 >= self.settings.batch_size;
                     claimed += n;
                     metrics::counter!("jobs_claimed_total").increment(n as u64);
                 }
                 Err(error) => tracing::warn!(%error, kind = handler.kind(), "running jobs failed"),
             }
         }
-        claimed
+        (claimed, full)
     }
 
     async fn process(&self, jobs: Vec<ClaimedJob>) {
