@@ -1,7 +1,7 @@
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::common::{spawn_app, Visitor};
+use crate::common::{spawn_app, TestApp, Visitor};
 
 #[sqlx::test]
 async fn health_ready_and_metrics_answer(pool: PgPool) {
@@ -20,16 +20,21 @@ async fn health_ready_and_metrics_answer(pool: PgPool) {
         .await
         .expect("readyz");
     assert_eq!(ready.status(), 200);
-    let metrics = app
+    let text = metrics(&app).await;
+    assert!(text.contains("http_request_duration_seconds"), "{text}");
+    assert!(text.contains("jobs{status=\"queued\"}"), "{text}");
+}
+
+/// The Prometheus text at `/metrics` (answered with 200).
+async fn metrics(app: &TestApp) -> String {
+    let response = app
         .http
         .get(app.url("/metrics"))
         .send()
         .await
         .expect("metrics");
-    assert_eq!(metrics.status(), 200);
-    let text = metrics.text().await.expect("body");
-    assert!(text.contains("http_request_duration_seconds"), "{text}");
-    assert!(text.contains("jobs{status=\"queued\"}"), "{text}");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("body")
 }
 
 #[sqlx::test]
@@ -38,15 +43,7 @@ async fn the_ingest_batch_size_histogram_counts_messages_not_seconds(pool: PgPoo
     let mut visitor = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
     visitor.say("c-1", "hello").await;
     visitor.next_of("ack").await;
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let text = metrics(&app).await;
     // Size buckets (a batch of 1 to 512 messages), not the latency buckets in seconds.
     for le in ["1", "64", "512"] {
         let bucket = format!("ingest_batch_size_bucket{{le=\"{le}\"}}");
