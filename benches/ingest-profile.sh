@@ -81,7 +81,8 @@ read -r -a CPU_AFTER < <(head -1 /proc/stat)
 PG_AFTER=$(ticks $(postgres_pids)); SERVER_AFTER=$(ticks "$SERVER")
 WAL_AFTER=$(admin -c "SELECT pg_current_wal_lsn()")
 N=$(( $(bench -c "SELECT count(*) FROM messages") - MESSAGES_BEFORE ))
-BATCHES=$(metric ingest_batch_size_count); COMMIT=$(metric ingest_commit_seconds_sum)
+BATCHES_AFTER=$(metric ingest_batch_size_count); COMMIT=$(metric ingest_commit_seconds_sum)
+BATCHES=$(( ${BATCHES_AFTER%.*} - ${BATCHES_BEFORE%.*} ))
 
 echo "accounting over the measured run ($N messages):"
 awk -v n="$N" -v pg="$((PG_AFTER - PG_BEFORE))" -v sv="$((SERVER_AFTER - SERVER_BEFORE))" \
@@ -96,7 +97,7 @@ awk -v n="$N" -v pg="$((PG_AFTER - PG_BEFORE))" -v sv="$((SERVER_AFTER - SERVER_
 admin -c "SELECT format('  WAL: %s bytes per message; %s syncs, %s ms syncing (0 unless track_wal_io_timing)',
                         round(pg_wal_lsn_diff('$WAL_AFTER', '$WAL_BEFORE') / $N), wal_sync,
                         round(wal_sync_time::numeric)) FROM pg_stat_wal"
-awk -v n="$N" -v b="$((${BATCHES%.*} - ${BATCHES_BEFORE%.*}))" -v c="$COMMIT" -v c0="$COMMIT_BEFORE" 'BEGIN {
+awk -v n="$N" -v b="$BATCHES" -v c="$COMMIT" -v c0="$COMMIT_BEFORE" 'BEGIN {
     if (b > 0) printf "  batches: %d, %.1f messages each, %.2f ms from BEGIN to COMMIT on average\n",
         b, n / b, (c - c0) * 1000 / b }'
 if [ "$STATEMENTS" = yes ]; then
@@ -107,7 +108,7 @@ if [ "$STATEMENTS" = yes ]; then
                left(regexp_replace(query, '\s+', ' ', 'g'), 80)
         FROM pg_stat_statements
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND calls >= $((${BATCHES%.*} - ${BATCHES_BEFORE%.*})) / 2
+          AND calls >= $BATCHES / 2
           AND query !~* '^(BEGIN|COMMIT|SELECT set_config)'
         ORDER BY total_exec_time DESC LIMIT 6"
 else
