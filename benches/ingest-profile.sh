@@ -2,7 +2,8 @@
 # One ingest benchmark run with its accounting: where the CPU, the WAL and the batch time went.
 #
 #   cargo build --release
-#   benches/ingest-profile.sh [CONNECTIONS] [MESSAGES] [WINDOW]      # default 200 600 1
+#   benches/ingest-profile.sh [CONNECTIONS] [MESSAGES] [WINDOW] [LOADGEN OPTIONS...]
+#                                         # default 200 600 1; e.g. ... 200 600 1 --timeline-ms 500
 #
 # Starts `switchboard demo` on a fresh database (job workers off: ingest alone), warms it up
 # (200 x 20 messages, then ANALYZE), runs `loadgen ingest`, and prints the load generator's
@@ -20,6 +21,8 @@ set -euo pipefail
 CONNECTIONS=${1:-200}
 MESSAGES=${2:-600}
 WINDOW=${3:-1}
+shift $(( $# < 3 ? $# : 3 ))
+EXTRA=("$@")
 PGADMIN=${PGADMIN:-postgres://postgres@127.0.0.1/postgres}
 BIN=${BIN:-target/release}
 PORT=${PORT:-8080}
@@ -75,7 +78,8 @@ WAL_BEFORE=$(admin -c "SELECT pg_current_wal_lsn()")
 read -r -a CPU_BEFORE < <(head -1 /proc/stat)
 PG_BEFORE=$(ticks $(postgres_pids)); SERVER_BEFORE=$(ticks "$SERVER")
 
-"${LOADGEN[@]}" ingest --connections "$CONNECTIONS" --messages "$MESSAGES" --window "$WINDOW"
+"${LOADGEN[@]}" ingest --connections "$CONNECTIONS" --messages "$MESSAGES" --window "$WINDOW" \
+    ${EXTRA[@]+"${EXTRA[@]}"}
 
 read -r -a CPU_AFTER < <(head -1 /proc/stat)
 PG_AFTER=$(ticks $(postgres_pids)); SERVER_AFTER=$(ticks "$SERVER")
