@@ -45,6 +45,7 @@ pub async fn ingest_tenant_group(
     if !fresh.is_empty() {
         let contacts = resolve_contacts(conn, tenant, group, &fresh).await?;
         let conversations = resolve_conversations(conn, tenant, group, &fresh, &contacts).await?;
+        let contacts = contacts.ids;
         let planned = plan_messages(group, &fresh, &contacts, &conversations);
         let inserted = insert_messages(conn, tenant, group, &planned).await?;
         for p in planned {
@@ -138,13 +139,19 @@ async fn find_existing_messages(
 
 type IdentityKey = (ChannelId, String);
 
+/// The contact behind each sender, and which of them this batch created.
+struct Contacts {
+    ids: HashMap<IdentityKey, ContactId>,
+    created: HashSet<ContactId>,
+}
+
 /// Find or create the contact behind each sender.
 async fn resolve_contacts(
     conn: &mut PgConnection,
     tenant: TenantId,
     group: &[&Inbound],
     fresh: &[usize],
-) -> Result<HashMap<IdentityKey, ContactId>, sqlx::Error> {
+) -> Result<Contacts, sqlx::Error> {
     let mut wanted: Vec<IdentityKey> = Vec::new();
     let mut names: HashMap<IdentityKey, Option<String>> = HashMap::new();
     for &i in fresh {
@@ -157,6 +164,7 @@ async fn resolve_contacts(
         }
     }
     let mut found = select_identities(conn, &wanted).await?;
+    let mut created = HashSet::new();
     let missing: Vec<&IdentityKey> = wanted.iter().filter(|k| !found.contains_key(*k)).collect();
     if !missing.is_empty() {
         let contact_ids: Vec<ContactId> = missing.iter().map(|_| ContactId::new()).collect();
@@ -168,17 +176,21 @@ async fn resolve_contacts(
             .map(|k| names.get(*k).cloned().flatten())
             .collect();
         // Insert the identity first; only identities that really got inserted get a contact, so a
-        // concurrent node creating the same identity leaves no orphan contact behind.
-        sqlx::query(
+        // concurrent node creating the same identity leaves no orphan contact behind. The
+        // inserted identities come back; only those lost to such a race are read again.
+        let inserted: Vec<(ChannelId, String, ContactId)> = sqlx::query_as(
             "WITH input AS ( \
                SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[]) \
                  AS t(contact_id, identity_id, channel_id, address, display_name)), \
              ins AS ( \
                INSERT INTO contact_identities (id, tenant_id, contact_id, channel_id, address) \
                SELECT identity_id, $1, contact_id, channel_id, address FROM input \
-               ON CONFLICT (channel_id, address) DO NOTHING RETURNING contact_id) \
-             INSERT INTO contacts (id, tenant_id, display_name) \
-             SELECT i.contact_id, $1, i.display_name FROM input i JOIN ins USING (contact_id)",
+               ON CONFLICT (channel_id, address) DO NOTHING \
+               RETURNING channel_id, address, contact_id), \
+             contact AS ( \
+               INSERT INTO contacts (id, tenant_id, display_name) \
+               SELECT i.contact_id, $1, i.display_name FROM input i JOIN ins USING (contact_id)) \
+             SELECT channel_id, address, contact_id FROM ins",
         )
         .bind(tenant)
         .bind(&contact_ids)
@@ -186,12 +198,23 @@ async fn resolve_contacts(
         .bind(&channels)
         .bind(&addresses)
         .bind(&display)
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        let again: Vec<IdentityKey> = missing.into_iter().cloned().collect();
-        found.extend(select_identities(conn, &again).await?);
+        created.extend(inserted.iter().map(|(_, _, id)| *id));
+        found.extend(inserted.into_iter().map(|(c, a, id)| ((c, a), id)));
+        let raced: Vec<IdentityKey> = missing
+            .into_iter()
+            .filter(|k| !found.contains_key(*k))
+            .cloned()
+            .collect();
+        if !raced.is_empty() {
+            found.extend(select_identities(conn, &raced).await?);
+        }
     }
-    Ok(found)
+    Ok(Contacts {
+        ids: found,
+        created,
+    })
 }
 
 async fn select_identities(
@@ -228,46 +251,103 @@ async fn resolve_conversations(
     tenant: TenantId,
     group: &[&Inbound],
     fresh: &[usize],
-    contacts: &HashMap<IdentityKey, ContactId>,
+    contacts: &Contacts,
 ) -> Result<HashMap<ConversationKey, LockedConversation>, sqlx::Error> {
     let mut counts: HashMap<ConversationKey, i64> = HashMap::new();
+    let mut open_as: HashMap<ConversationKey, ConversationId> = HashMap::new();
     let mut wanted: Vec<ConversationKey> = Vec::new();
     for &i in fresh {
         let ident = (group[i].channel_id, group[i].sender.address.clone());
-        if let Some(&contact) = contacts.get(&ident) {
+        if let Some(&contact) = contacts.ids.get(&ident) {
             let key = (group[i].channel_id, contact);
             let n = counts.entry(key).or_insert(0);
             if *n == 0 {
                 wanted.push(key);
             }
             *n += 1;
+            if let Some(id) = group[i].open_as {
+                open_as.entry(key).or_insert(id);
+            }
         }
     }
-    let mut found = lock_and_reserve(conn, &wanted, &counts).await?;
-    let missing: Vec<ConversationKey> = wanted
-        .iter()
-        .filter(|k| !found.contains_key(*k))
-        .copied()
+    // A contact created by this batch has no conversation yet: no lock to try for it.
+    let (new, known): (Vec<ConversationKey>, Vec<ConversationKey>) = wanted
+        .into_iter()
+        .partition(|k| contacts.created.contains(&k.1));
+    let mut found = lock_and_reserve(conn, &known, &counts).await?;
+    let missing: Vec<ConversationKey> = known
+        .into_iter()
+        .filter(|k| !found.contains_key(k))
+        .chain(new)
         .collect();
     if !missing.is_empty() {
-        let ids: Vec<ConversationId> = missing.iter().map(|_| ConversationId::new()).collect();
-        let channels: Vec<ChannelId> = missing.iter().map(|k| k.0).collect();
-        let contact_ids: Vec<ContactId> = missing.iter().map(|k| k.1).collect();
-        sqlx::query(
-            "INSERT INTO conversations (id, tenant_id, channel_id, contact_id) \
-             SELECT id, $1, channel_id, contact_id \
-             FROM unnest($2::uuid[], $3::uuid[], $4::uuid[]) AS t(id, channel_id, contact_id) \
-             ON CONFLICT (channel_id, contact_id) WHERE status <> 'closed' DO NOTHING",
-        )
-        .bind(tenant)
-        .bind(&ids)
-        .bind(&channels)
-        .bind(&contact_ids)
-        .execute(&mut *conn)
-        .await?;
-        found.extend(lock_and_reserve(conn, &missing, &counts).await?);
+        let opening = Opening {
+            counts: &counts,
+            open_as: &open_as,
+        };
+        found.extend(open_conversations(conn, tenant, &missing, opening).await?);
+        let raced: Vec<ConversationKey> = missing
+            .into_iter()
+            .filter(|k| !found.contains_key(k))
+            .collect();
+        if !raced.is_empty() {
+            found.extend(lock_and_reserve(conn, &raced, &counts).await?);
+        }
     }
     Ok(found)
+}
+
+/// What opening conversations needs per key: its message count, and the id its first message
+/// asked for, if any.
+struct Opening<'a> {
+    counts: &'a HashMap<ConversationKey, i64>,
+    open_as: &'a HashMap<ConversationKey, ConversationId>,
+}
+
+/// Open a conversation for each of `keys` with its sequence numbers already reserved. A new row
+/// is this transaction's own until commit, so it needs no lock; a key whose conversation another
+/// transaction opened meanwhile is left out (the unique index made this insert wait for that
+/// one's commit), for [`lock_and_reserve`] to take.
+async fn open_conversations(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    keys: &[ConversationKey],
+    opening: Opening<'_>,
+) -> Result<HashMap<ConversationKey, LockedConversation>, sqlx::Error> {
+    let ids: Vec<ConversationId> = keys
+        .iter()
+        .map(|k| {
+            opening
+                .open_as
+                .get(k)
+                .copied()
+                .unwrap_or_else(ConversationId::new)
+        })
+        .collect();
+    let channels: Vec<ChannelId> = keys.iter().map(|k| k.0).collect();
+    let contacts: Vec<ContactId> = keys.iter().map(|k| k.1).collect();
+    let n: Vec<i64> = keys
+        .iter()
+        .map(|k| opening.counts.get(k).copied().unwrap_or(0))
+        .collect();
+    let rows: Vec<(ConversationId, ChannelId, ContactId)> = sqlx::query_as(
+        "INSERT INTO conversations (id, tenant_id, channel_id, contact_id, last_seq) \
+         SELECT id, $1, channel_id, contact_id, n \
+         FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::int8[]) AS t(id, channel_id, contact_id, n) \
+         ON CONFLICT (channel_id, contact_id) WHERE status <> 'closed' DO NOTHING \
+         RETURNING id, channel_id, contact_id",
+    )
+    .bind(tenant)
+    .bind(&ids)
+    .bind(&channels)
+    .bind(&contacts)
+    .bind(&n)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, channel, contact)| ((channel, contact), LockedConversation { id, last_seq: 0 }))
+        .collect())
 }
 
 /// Lock the active conversations of `keys` (in id order, so concurrent batches cannot deadlock)
@@ -278,6 +358,9 @@ async fn lock_and_reserve(
     keys: &[ConversationKey],
     counts: &HashMap<ConversationKey, i64>,
 ) -> Result<HashMap<ConversationKey, LockedConversation>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
     let channels: Vec<ChannelId> = keys.iter().map(|k| k.0).collect();
     let contacts: Vec<ContactId> = keys.iter().map(|k| k.1).collect();
     let n: Vec<i64> = keys

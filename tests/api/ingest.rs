@@ -1,6 +1,7 @@
 //! Group-committed ingest against real PostgreSQL: batches mixing known senders, new senders,
-//! closed conversations and repeated deliveries, two ingest "nodes" racing the same retries, and
-//! how a batch that would overlap another one in flight waits to fill.
+//! closed conversations and repeated deliveries, two ingest "nodes" racing the same retries and
+//! the same new senders, conversations opened with the id their first message asked for, and how
+//! a batch that would overlap another one in flight waits to fill.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,6 +87,7 @@ fn inbound(s: &Setup, sender: &str, external_id: &str) -> Inbound {
         body: format!("{sender} says {external_id}"),
         content: json!({}),
         received_at: Utc::now(),
+        open_as: None,
     }
 }
 
@@ -236,6 +238,88 @@ async fn two_nodes_racing_retries_store_each_message_once_in_order(pool: PgPool)
     .expect("counts");
     assert_eq!(messages, (SENDERS * MESSAGES) as i64);
     assert_eq!(jobs, messages);
+}
+
+#[sqlx::test]
+async fn new_senders_first_messages_racing_on_two_nodes_share_one_contact_and_conversation(
+    pool: PgPool,
+) {
+    let s = setup(&pool).await;
+    let nodes = [ingestor(&s, 4), ingestor(&s, 4)];
+    const SENDERS: usize = 16;
+    // Two different first messages from each new sender, one to each node at once: both nodes
+    // try to create the same identity, contact and conversation; each must find the other's.
+    let firsts = (0..SENDERS).map(|n| {
+        let (nodes, s) = (&nodes, &s);
+        async move {
+            let sender = format!("new-{n}");
+            let a = nodes[0].ingest(inbound(s, &sender, &format!("{sender}-a")));
+            let b = nodes[1].ingest(inbound(s, &sender, &format!("{sender}-b")));
+            let (a, b) = futures::future::try_join(a, b).await.expect("ingest");
+            assert_eq!(a.conversation_id, b.conversation_id, "{sender}");
+            let mut seqs = [a.seq, b.seq];
+            seqs.sort_unstable();
+            assert_eq!(seqs, [1, 2], "{sender}");
+        }
+    });
+    futures::future::join_all(firsts).await;
+    let (contacts, identities, conversations, messages): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM contacts), (SELECT count(*) FROM contact_identities), \
+                (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages)",
+    )
+    .fetch_one(&s.db.system)
+    .await
+    .expect("counts");
+    let n = SENDERS as i64;
+    assert_eq!(
+        (contacts, identities, conversations, messages),
+        (n, n, n, 2 * n)
+    );
+    let last_seqs: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT last_seq FROM conversations")
+        .fetch_all(&s.db.system)
+        .await
+        .expect("last_seq");
+    assert_eq!(last_seqs, [2]);
+}
+
+#[sqlx::test]
+async fn a_message_opening_a_conversation_opens_it_with_the_id_it_asked_for(pool: PgPool) {
+    let s = setup(&pool).await;
+    let ingest = ingestor(&s, 1);
+    let asked = ConversationId::new();
+    let first = Inbound {
+        open_as: Some(asked),
+        ..inbound(&s, "visitor", "m1")
+    };
+    let m1 = ingest.ingest(first).await.expect("m1");
+    assert_eq!((m1.conversation_id, m1.seq), (asked, 1));
+
+    // An open conversation continues whatever id a later message asks for.
+    let other = Inbound {
+        open_as: Some(ConversationId::new()),
+        ..inbound(&s, "visitor", "m2")
+    };
+    let m2 = ingest.ingest(other).await.expect("m2");
+    assert_eq!((m2.conversation_id, m2.seq), (asked, 2));
+
+    // Once it is closed, the next message opens the one it asks for; without asking, a fresh one.
+    sqlx::query("UPDATE conversations SET status = 'closed' WHERE id = $1")
+        .bind(asked)
+        .execute(&s.db.system)
+        .await
+        .expect("close");
+    let again = ConversationId::new();
+    let m3 = Inbound {
+        open_as: Some(again),
+        ..inbound(&s, "visitor", "m3")
+    };
+    let m3 = ingest.ingest(m3).await.expect("m3");
+    assert_eq!((m3.conversation_id, m3.seq), (again, 1));
+    let m4 = ingest
+        .ingest(inbound(&s, "stranger", "m4"))
+        .await
+        .expect("m4");
+    assert!(![asked, again].contains(&m4.conversation_id));
 }
 
 #[sqlx::test]
