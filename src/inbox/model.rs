@@ -35,6 +35,9 @@ pub struct Inbound {
     pub content: Value,
     /// When the provider says it was sent.
     pub received_at: DateTime<Utc>,
+    /// The id to give the conversation if this message opens one (None: a fresh id). Web chat
+    /// subscribes to it before sending, so it cannot miss an event published after the commit.
+    pub open_as: Option<ConversationId>,
 }
 
 /// The outcome of ingesting one message.

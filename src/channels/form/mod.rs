@@ -260,6 +260,7 @@ async fn store(
         body: submission.message.clone(),
         content: submission.content(),
         received_at: Utc::now(),
+        open_as: None,
     };
     state.ingest.ingest(inbound).await.map_err(|error| {
         match error {

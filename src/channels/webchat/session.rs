@@ -2,8 +2,11 @@
 //!
 //! Delivery to the widget is at-least-once with dedupe by sequence number: the session subscribes
 //! to the conversation before reading history, then forwards live events it has not sent yet, so
-//! nothing committed between the two is missed. Bad frames get an error frame and the session
-//! continues; only an unknown channel or a dead socket ends it.
+//! nothing committed between the two is missed. A visitor without a conversation yet offers the
+//! id their first message should open it as (`Inbound::open_as`) and subscribes to it before
+//! sending: when the message opens it, every event after the commit is already covered and no
+//! history is read. Bad frames get an error frame and the session continues; only an unknown
+//! channel or a dead socket ends it.
 
 use std::time::Duration;
 
@@ -52,6 +55,9 @@ struct Session {
     route: ChannelRoute,
     address: String,
     conversation: Option<ConversationId>,
+    /// The id offered for the conversation the next message opens, already subscribed to, while
+    /// the visitor has none.
+    proposed: Option<ConversationId>,
     subscription: Option<Subscription>,
     delivered: Delivered,
 }
@@ -210,6 +216,7 @@ async fn open(
         route,
         address,
         conversation: None,
+        proposed: None,
         subscription: None,
         delivered: Delivered::after(after_seq.unwrap_or(0)),
     };
@@ -238,8 +245,32 @@ impl Session {
             self.delivered = Delivered::after(0);
         }
         self.conversation = Some(conversation);
+        self.proposed = None;
         tracing::Span::current().record("conversation", tracing::field::display(conversation));
         self.subscription = Some(self.state.hub.subscribe_conversation(conversation));
+    }
+
+    /// For a visitor without a conversation: the id their next message should open one as,
+    /// subscribed to from now on, so an event published once that message commits (the bot's
+    /// reply, from any node) is received without a history read. None once they have one.
+    fn propose(&mut self) -> Option<ConversationId> {
+        if self.conversation.is_some() {
+            return None;
+        }
+        if self.proposed.is_none() {
+            let id = ConversationId::new();
+            self.subscription = Some(self.state.hub.subscribe_conversation(id));
+            self.proposed = Some(id);
+        }
+        self.proposed
+    }
+
+    /// Takes the conversation opened as proposed: the subscription already covers it.
+    fn adopt(&mut self, conversation: ConversationId) {
+        self.conversation = Some(conversation);
+        self.proposed = None;
+        self.delivered = Delivered::after(0);
+        tracing::Span::current().record("conversation", tracing::field::display(conversation));
     }
 
     /// Send every stored message not sent yet, from the delivery watermark on, a page at a time
@@ -379,6 +410,7 @@ impl Session {
             body: text,
             content: json!({ "client_id": client_id }),
             received_at: Utc::now(),
+            open_as: self.propose(),
         };
         match self.state.ingest.ingest(inbound).await {
             Ok(accepted) => {
@@ -390,13 +422,16 @@ impl Session {
                 };
                 send(socket, &ack).await?;
                 let first = self.conversation != Some(accepted.conversation_id);
-                if first {
+                let covered = first && self.proposed == Some(accepted.conversation_id);
+                if covered {
+                    self.adopt(accepted.conversation_id);
+                } else if first {
                     self.follow(accepted.conversation_id);
                 }
                 // The ack told this socket everything the echo would; other tabs of the same
                 // visitor still get the echo through the bus.
                 self.delivered.mark(accepted.seq);
-                if first {
+                if first && !covered {
                     // Anything committed before the subscription started (a fast bot reply).
                     self.replay(socket).await?;
                 }
