@@ -9,7 +9,7 @@
 # (200 x 20 messages, then ANALYZE), runs `loadgen ingest`, and prints the load generator's
 # report followed by: CPU per message of PostgreSQL, the server and the machine's busy/idle
 # share; WAL bytes per message and WAL syncs (their time too when `track_wal_io_timing` is on);
-# the batch count, mean size and mean commit time from /metrics; and, when the
+# the batch count, mean size and mean commit time from /metrics; the janitor's runs; and, when the
 # pg_stat_statements extension can be created, each ingest statement's time per batch.
 #
 # Environment: PGADMIN (default postgres://postgres@127.0.0.1/postgres) for a role that may
@@ -71,6 +71,8 @@ fi
 admin -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 
+janitor() { curl -s "http://127.0.0.1:$PORT/metrics" | grep '^janitor_runs_total' || true; }
+JANITOR_BEFORE=$(janitor)
 MESSAGES_BEFORE=$(bench -c "SELECT count(*) FROM messages")
 BATCHES_BEFORE=$(metric ingest_batch_size_count); BATCHES_BEFORE=${BATCHES_BEFORE:-0}
 COMMIT_BEFORE=$(metric ingest_commit_seconds_sum); COMMIT_BEFORE=${COMMIT_BEFORE:-0}
@@ -86,6 +88,7 @@ PG_AFTER=$(ticks $(postgres_pids)); SERVER_AFTER=$(ticks "$SERVER")
 WAL_AFTER=$(admin -c "SELECT pg_current_wal_lsn()")
 N=$(( $(bench -c "SELECT count(*) FROM messages") - MESSAGES_BEFORE ))
 BATCHES_AFTER=$(metric ingest_batch_size_count); COMMIT=$(metric ingest_commit_seconds_sum)
+JANITOR_AFTER=$(janitor)
 BATCHES=$(( ${BATCHES_AFTER%.*} - ${BATCHES_BEFORE%.*} ))
 
 echo "accounting over the measured run ($N messages):"
@@ -104,6 +107,13 @@ admin -c "SELECT format('  WAL: %s bytes per message; %s syncs, %s ms syncing (0
 awk -v n="$N" -v b="$BATCHES" -v c="$COMMIT" -v c0="$COMMIT_BEFORE" 'BEGIN {
     if (b > 0) printf "  batches: %d, %.1f messages each, %.2f ms from BEGIN to COMMIT on average\n",
         b, n / b, (c - c0) * 1000 / b }'
+# The janitor's VACUUMs and ANALYZEs during the run (SWITCHBOARD_JOBS__VACUUM_INTERVAL_SECS=0: off).
+awk 'function key() { return substr($0, 1, length($0) - length($NF) - 1) }
+     NR == FNR { before[key()] = $NF; next }
+     { k = key(); d = $NF - before[k]; if (d > 0) {
+         sub(/^janitor_runs_total/, "", k); runs = runs sprintf(" %s x%d", k, d) } }
+     END { print "  janitor:" (runs == "" ? " nothing" : runs) }' \
+    <(printf '%s\n' "$JANITOR_BEFORE") <(printf '%s\n' "$JANITOR_AFTER")
 if [ "$STATEMENTS" = yes ]; then
     echo "  ingest statements (executor time; per batch and per message):"
     bench -F ' | ' -c "

@@ -12,6 +12,7 @@ mod flows_api;
 mod health;
 mod ingest;
 mod isolation;
+mod janitor;
 mod jobs_queue;
 mod multi_node;
 mod notices;
