@@ -197,10 +197,24 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error with its causes after it, leaving out a cause the text before it already states
+/// (an actionable message usually quotes its cause, and that cause its own).
+fn describe(error: &anyhow::Error) -> String {
+    let mut out = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -496,4 +510,33 @@ async fn flow_simulate(settings: &Settings, run: FlowRun<'_>) -> anyhow::Result<
         println!("  slots: {}", serde_json::Value::Object(turn.slots.clone()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot reach the database ({source}); start one")]
+    struct Unreachable {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = anyhow::Error::new(Unreachable { source: io });
+        assert_eq!(
+            describe(&error),
+            "cannot reach the database (refused); start one"
+        );
+    }
+
+    #[test]
+    fn causes_not_yet_stated_follow_the_message() {
+        let error = anyhow::anyhow!("refused")
+            .context("connecting")
+            .context("starting");
+        assert_eq!(describe(&error), "starting: connecting: refused");
+    }
 }

@@ -35,6 +35,14 @@ fn an_unreachable_database_gets_an_actionable_message_not_a_panic() {
     );
     assert!(stderr.contains("docker compose up -d postgres"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // The cause is stated once, inside the message, which ends with what to set.
+    assert_eq!(stderr.matches("Connection refused").count(), 1, "{stderr}");
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("(currently database 'switchboard')."),
+        "{stderr}"
+    );
 }
 
 #[test]
