@@ -64,6 +64,7 @@ pub mod subflow;
 pub mod tenant_llm;
 pub mod timeouts;
 mod turn_effects;
+mod turn_queue;
 mod turn_writes;
 pub mod turns;
 pub mod usage_api;

@@ -29,6 +29,19 @@ pub(super) struct TurnResult {
     pub(super) timer: Option<WaitTimer>,
 }
 
+impl TurnResult {
+    /// This turn followed by `next`, a later turn of the same conversation, as one write:
+    /// `next`'s state and timer, both turns' replies, from this turn's version.
+    pub(super) fn then(self, mut next: TurnResult) -> TurnResult {
+        let mut replies = self.replies;
+        replies.append(&mut next.replies);
+        next.replies = replies;
+        next.old_version = self.old_version;
+        next.route = next.route.or(self.route);
+        next
+    }
+}
+
 /// Routes every handed-over conversation of the batch (after `write_results`, which bumps the
 /// versions routing checks) in team-key order, so concurrent batches lock teams in one order.
 /// Gives the decisions' events; a refused request is logged and leaves the conversation waiting

@@ -1,8 +1,10 @@
 //! The `agent_turn` job handler: the executor around the pure [`step`](super::machine::step).
 //!
 //! A claimed batch runs in one transaction: lock the claimed jobs, lock their conversations (id
-//! order, so batches cannot deadlock), step each conversation's flow with its message, then write
-//! new flow states (version-checked), the bot's replies, and delete the jobs, and commit once.
+//! order, so batches cannot deadlock), step each conversation's flow with each message its job
+//! answers (one, or every one queued behind it: see `turn_queue`), chaining the state from one
+//! message to the next, then write new flow states (version-checked), the bot's replies, and
+//! delete the jobs, and commit once.
 //! Replies are published to the bus after the commit. A conversation owned by a human or waiting
 //! in the queue gets no bot reply: ownership is checked under the row lock. A `wait` state's
 //! timer is scheduled with the writes (see `timeouts`).
@@ -41,6 +43,7 @@ use super::slots::{normalize_slot, SlotRules};
 use super::subflow::Callees;
 use super::tenant_llm::TenantLlms;
 pub use super::turn_effects::Effects;
+use super::turn_queue::{self, Split, ToAnswer, TurnJob};
 use super::turn_writes::{bot_replies, persist, status_of, TurnResult};
 use crate::bus::{publish_logged, Bus, Event, EventKind};
 use crate::db::Db;
@@ -198,7 +201,7 @@ impl AgentTurns {
 }
 
 /// A conversation as a turn reads it, with the message it answers (if any).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Clone)]
 pub(super) struct ConversationRow {
     pub(super) id: ConversationId,
     pub(super) channel_id: ChannelId,
@@ -212,6 +215,7 @@ pub(super) struct ConversationRow {
     pub(super) channel_flow: Option<String>,
     pub(super) channel_kind: String,
     pub(super) message_body: Option<String>,
+    pub(super) message_seq: Option<i64>,
 }
 
 /// What a turn came to.
@@ -223,6 +227,24 @@ pub(super) enum Turn {
     /// The turn must call another service (an LLM, a webhook): it is finished outside the
     /// batch's transaction (see `deferred`).
     Deferred,
+}
+
+/// How far a job's messages got inside the batch's transaction.
+struct Answered {
+    /// The writes of the messages answered (merged, in order).
+    result: Option<TurnResult>,
+    /// Messages answered or skipped.
+    answered: usize,
+    /// Where and why it stopped, if before the end.
+    stop: Option<(usize, Stop)>,
+}
+
+/// Why a job's run stopped at a message.
+enum Stop {
+    /// Its turn must call another service: leased, finished by `deferred`.
+    Deferred,
+    /// Its turn failed: settled as a failed attempt.
+    Failed(JobError),
 }
 
 /// A conversation's flow, state and callable subflows, read before a turn.
@@ -311,54 +333,117 @@ impl AgentTurns {
         jobs: &[&ClaimedJob],
     ) -> Result<TxOutcome, sqlx::Error> {
         let mut out = TxOutcome::default();
-        let mut inputs: Vec<(i64, ConversationId, MessageId)> = Vec::new();
+        let mut inputs: Vec<TurnJob> = Vec::new();
         for job in jobs {
-            match parse_payload(&job.payload) {
-                Some((conv, msg)) => inputs.push((job.id, conv, msg)),
+            match TurnJob::parse(job.id, &job.payload) {
+                Some(turn) => inputs.push(turn),
                 None => out.failures.push((
                     job.id,
                     JobError::Permanent("malformed agent_turn payload".into()),
                 )),
             }
         }
-        let keys: Vec<(ConversationId, Option<MessageId>)> =
-            inputs.iter().map(|i| (i.1, Some(i.2))).collect();
+        let keys: Vec<(ConversationId, Option<MessageId>)> = inputs
+            .iter()
+            .map(|j| (j.conversation, Some(j.first)))
+            .collect();
         let conversations = load_conversations(conn, &keys, true).await?;
+        // After the lock, in a statement of its own: every message committed before it.
+        let mut later = turn_queue::later_messages(conn, &inputs, &conversations).await?;
         let info = self.tenant_info(conn, tenant).await?;
         let now = Utc::now();
         let mut done: Vec<i64> = Vec::new();
         let mut results: Vec<TurnResult> = Vec::new();
-        for (job_id, conv_id, _) in inputs {
-            let Some(conv) = conversations.get(&conv_id) else {
+        let mut splits: Vec<Split> = Vec::new();
+        let mut answered = 0u64;
+        for job in inputs {
+            let Some(conv) = conversations.get(&job.conversation) else {
                 // Conversation deleted since: nothing to answer.
-                done.push(job_id);
+                done.push(job.id);
                 continue;
             };
-            match self
-                .message_turn(conn, tenant, conv, &info, now, None)
-                .await
-            {
-                Ok(Turn::Done(result)) => {
-                    let result = *result;
-                    tracing::debug!(
-                        %tenant, conversation = %conv_id, job = job_id, state = %result.state.state,
-                        replies = result.replies.len(), "agent turn"
-                    );
-                    results.push(result);
-                    done.push(job_id);
-                }
-                Ok(Turn::Skipped) => done.push(job_id),
-                Ok(Turn::Deferred) => out.leased.push(job_id),
-                Err(error) => {
-                    tracing::warn!(%tenant, conversation = %conv_id, job = job_id, %error, "agent turn failed");
-                    out.failures.push((job_id, error));
+            let messages = turn_queue::answered_by(&job, conv, &mut later);
+            let run = self
+                .answer_in_order(conn, tenant, conv, &messages, &info, now)
+                .await;
+            answered += run.answered as u64;
+            if let Some(result) = run.result {
+                tracing::debug!(
+                    %tenant, conversation = %job.conversation, job = job.id, state = %result.state.state,
+                    messages = run.answered, replies = result.replies.len(), "agent turn"
+                );
+                results.push(result);
+            }
+            match run.stop {
+                None => done.push(job.id),
+                Some((at, stop)) => {
+                    splits.extend(split_at(&job, &messages, at));
+                    match stop {
+                        Stop::Deferred => out.leased.push(job.id),
+                        Stop::Failed(error) => {
+                            tracing::warn!(%tenant, conversation = %job.conversation, job = job.id, %error, "agent turn failed");
+                            out.failures.push((job.id, error));
+                        }
+                    }
                 }
             }
         }
         out.events = persist(conn, tenant, results, &done).await?;
+        turn_queue::apply_splits(conn, tenant, &splits).await?;
+        out.payloads = splits
+            .iter()
+            .filter(|s| out.leased.contains(&s.job))
+            .map(|s| (s.job, s.payload()))
+            .collect();
         crate::jobs::in_tx::lease(conn, &out.leased, &self.node, DEFERRED_LEASE).await?;
-        metrics::counter!("agent_turns_total").increment(done.len() as u64);
+        metrics::counter!("agent_turns_total").increment(answered);
         Ok(out)
+    }
+
+    /// Answers `messages` of one conversation in order inside the batch's transaction, each
+    /// turn seeing the state the one before left, merged into one write. Stops at the first
+    /// message whose turn must be finished outside the transaction or fails.
+    async fn answer_in_order(
+        &self,
+        conn: &mut PgConnection,
+        tenant: TenantId,
+        conv: &ConversationRow,
+        messages: &[ToAnswer],
+        info: &TenantInfo,
+        now: DateTime<Utc>,
+    ) -> Answered {
+        let mut conv = conv.clone();
+        let mut run = Answered {
+            result: None,
+            answered: 0,
+            stop: None,
+        };
+        for (i, (_, body)) in messages.iter().enumerate() {
+            conv.message_body.clone_from(body);
+            match self
+                .message_turn(conn, tenant, &conv, info, now, None)
+                .await
+            {
+                Ok(Turn::Done(result)) => {
+                    turn_queue::after_turn(&mut conv, &result);
+                    run.result = Some(match run.result.take() {
+                        Some(before) => before.then(*result),
+                        None => *result,
+                    });
+                }
+                Ok(Turn::Skipped) => {}
+                Ok(Turn::Deferred) => {
+                    run.stop = Some((i, Stop::Deferred));
+                    return run;
+                }
+                Err(error) => {
+                    run.stop = Some((i, Stop::Failed(error)));
+                    return run;
+                }
+            }
+            run.answered += 1;
+        }
+        run
     }
 
     /// The flow, state and subflows of a conversation the bot owns; None when it does not own
@@ -544,6 +629,18 @@ impl AgentTurns {
             other => JobError::Permanent(other.to_string()),
         })
     }
+}
+
+/// The split of `job`, stopped at `messages[at]`: none for a job that answered that one message
+/// only anyway.
+fn split_at(job: &TurnJob, messages: &[ToAnswer], at: usize) -> Option<Split> {
+    let (stopped, _) = messages.get(at)?;
+    (job.open || at > 0).then(|| Split {
+        job: job.id,
+        conversation: job.conversation,
+        at: *stopped,
+        rest: messages.get(at + 1).map(|m| m.0),
+    })
 }
 
 /// Where a handed-over conversation should go: the handoff state's team and rules (triage when
@@ -791,7 +888,7 @@ macro_rules! load_conversations_sql {
         concat!(
             "SELECT c.id, c.channel_id, c.status, c.owner_kind, c.flow_key, c.flow_version, \
                     c.flow_state, c.version, c.last_seq, ch.settings->>'flow' AS channel_flow, \
-                    ch.kind AS channel_kind, m.body AS message_body \
+                    ch.kind AS channel_kind, m.body AS message_body, m.seq AS message_seq \
              FROM unnest($1::uuid[], $2::uuid[]) AS k(conversation_id, message_id) \
              JOIN conversations c ON c.id = k.conversation_id \
              JOIN channels ch ON ch.id = c.channel_id \

@@ -438,8 +438,9 @@ fn plan_messages(
     planned
 }
 
-/// Insert the planned messages and enqueue an `agent_turn` job for each one actually inserted
-/// (a message lost to a concurrent duplicate gets none). Returns the inserted ids.
+/// Insert the planned messages, and queue an open `agent_turn` job (see `agent::turn_queue`) for
+/// each conversation that got one and has no open turn queued already: that turn answers them
+/// all. A message lost to a concurrent duplicate queues nothing. Returns the inserted ids.
 async fn insert_messages(
     conn: &mut PgConnection,
     tenant: TenantId,
@@ -454,8 +455,10 @@ async fn insert_messages(
     let contents: Vec<Value> = planned.iter().map(|p| p.view.content.clone()).collect();
     let externals: Vec<&str> = planned.iter().map(|p| p.external_id.as_str()).collect();
     let created: Vec<DateTime<Utc>> = planned.iter().map(|p| p.view.created_at).collect();
-    // Messages and their agent_turn jobs in one statement. Jobs are inserted in (conversation,
-    // seq) order so their ids, which order a conversation's jobs, follow the messages.
+    // Messages and their turns in one statement. The check for a queued open turn runs while
+    // this transaction holds the conversation's row lock, which the turn also takes before
+    // reading what it answers: either it will read these messages, or it has committed and is
+    // no longer queued and open, and a new one is queued here.
     let inserted: Vec<MessageId> = sqlx::query_scalar(
         "WITH ins AS ( \
            INSERT INTO messages (id, tenant_id, conversation_id, channel_id, seq, direction, author_kind, \
@@ -469,9 +472,16 @@ async fn insert_messages(
            RETURNING id, conversation_id, seq), \
          queued AS ( \
            INSERT INTO jobs (tenant_id, kind, payload, ordering_key) \
-           SELECT $1, $10, jsonb_build_object('message_id', id, 'conversation_id', conversation_id), \
-                  conversation_id \
-           FROM ins ORDER BY conversation_id, seq) \
+           SELECT $1, $10, \
+                  jsonb_build_object('message_id', f.id, 'conversation_id', f.conversation_id, 'open', true), \
+                  f.conversation_id \
+           FROM (SELECT DISTINCT ON (conversation_id) id, conversation_id \
+                 FROM ins ORDER BY conversation_id, seq) f \
+           WHERE NOT EXISTS ( \
+             SELECT 1 FROM jobs j \
+             WHERE j.ordering_key = f.conversation_id AND j.kind = $10 AND j.status = 'queued' \
+               AND j.payload ? 'open') \
+           ORDER BY f.conversation_id) \
          SELECT id FROM ins",
     )
     .bind(tenant)

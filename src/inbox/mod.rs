@@ -1,5 +1,6 @@
 //! The inbox: contacts, conversations and messages, and the group-committed ingest path that
-//! turns every normalized inbound message into durable rows plus an `agent_turn` job.
+//! turns every normalized inbound message into durable rows plus a queued `agent_turn` job (the
+//! conversation's open one, shared by the messages that arrive before it runs).
 //!
 //! Invariants: a message is acknowledged only after its transaction commits; a provider retry of
 //! the same `(channel_id, external_id)` stores nothing new and acknowledges with the original ids;

@@ -65,6 +65,8 @@ pub struct TxOutcome {
     pub events: Vec<Event>,
     /// Ids of the jobs leased (with [`lease`]) to finish outside the transaction.
     pub leased: Vec<i64>,
+    /// New payloads the handler wrote for leased jobs, for the copies handed back to it.
+    pub payloads: Vec<(i64, serde_json::Value)>,
 }
 
 impl TxOutcome {
@@ -73,6 +75,7 @@ impl TxOutcome {
         self.failures.extend(other.failures);
         self.events.extend(other.events);
         self.leased.extend(other.leased);
+        self.payloads.extend(other.payloads);
     }
 }
 
@@ -160,7 +163,7 @@ pub async fn run_batch(
             let leased = jobs
                 .iter()
                 .filter(|j| outcome.leased.contains(&j.id))
-                .cloned()
+                .map(|j| with_payload(j, &outcome.payloads))
                 .collect();
             handler.after_commit(outcome.events, leased).await;
         }
@@ -176,6 +179,15 @@ pub async fn run_batch(
         }
     }
     Ok(jobs.len())
+}
+
+/// A copy of `job` with the payload its handler rewrote, if it did.
+fn with_payload(job: &ClaimedJob, payloads: &[(i64, serde_json::Value)]) -> ClaimedJob {
+    let mut job = job.clone();
+    if let Some((_, payload)) = payloads.iter().find(|(id, _)| *id == job.id) {
+        job.payload = payload.clone();
+    }
+    job
 }
 
 /// Runs each tenant's jobs in its scope and settles its failures there.

@@ -1,7 +1,8 @@
 //! The durable job queue in PostgreSQL.
 //!
-//! * Enqueue inside the business transaction that makes the job necessary (ingest inserts its
-//!   `agent_turn` jobs in the statement that stores the messages).
+//! * Enqueue inside the business transaction that makes the job necessary (ingest queues the
+//!   `agent_turn` jobs in the statement that stores the messages, one open turn per conversation:
+//!   see `agent::turn_queue`).
 //! * Workers claim batches with `FOR UPDATE SKIP LOCKED`. Short database-only jobs (agent turns)
 //!   run inside the claiming transaction, the row lock being their lease ([`in_tx`]); others are
 //!   leased until `locked_until`, and a worker that dies loses its lease and the job is taken over.

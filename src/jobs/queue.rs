@@ -208,9 +208,16 @@ pub async fn list_dead(
 }
 
 /// Put a dead job back in the queue with a fresh attempt budget. False when no such dead job.
+///
+/// An agent turn that died *open* (see `agent::turn_queue`; only a batch rolled back as a whole
+/// every attempt can leave one) comes back answering the message it starts at, and no longer
+/// the ones that had queued behind it: turns queued after it died have answered the later
+/// messages since, and the open turn could not tell those from its own, so it would answer them
+/// twice. A turn answers a message at most once.
 pub async fn retry_dead(conn: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE jobs SET status = 'queued', attempts = 0, run_at = now(), updated_at = now() \
+        "UPDATE jobs SET status = 'queued', attempts = 0, run_at = now(), updated_at = now(), \
+                payload = payload - 'open' \
          WHERE id = $1 AND status = 'dead'",
     )
     .bind(id)

@@ -205,3 +205,67 @@ async fn a_conversation_changed_during_the_call_is_read_again(pool: PgPool) {
         .expect("json");
     assert_eq!(usage["requests"], 3, "every call is recorded: {usage}");
 }
+
+#[sqlx::test]
+async fn a_queued_burst_whose_first_message_needs_the_llm_is_split_and_answered_in_order(
+    pool: PgPool,
+) {
+    use crate::queued_turns::{conversation_of_ack, transcript, turns_of};
+    // Queued while no worker runs: one open turn for the three messages.
+    let ingest = spawn_app_with(pool.clone(), |s| s.jobs.workers = 0).await;
+    let mut v = Visitor::connect(&ingest.ws_url, &ingest.webchat_key, None, None).await;
+    let texts = [
+        "I'd like to book, slowly please",
+        "Grace Hopper",
+        "grace@example.com",
+    ];
+    let mut conversation = None;
+    for (i, text) in texts.iter().enumerate() {
+        v.say(&format!("m{i}"), text).await;
+        let ack = v.next_of("ack").await;
+        conversation.get_or_insert(conversation_of_ack(&ingest, &ack).await);
+    }
+    let conversation = conversation.expect("a conversation");
+
+    // The first message needs the (slow) LLM: while it is read, its job is that message's own,
+    // leased, and an open turn for the other two waits behind it.
+    let fake = fake_llm(Duration::from_millis(600)).await;
+    let worker = app_with_llm(pool.clone(), &fake).await;
+    wait_for_requests(&fake, 1).await;
+    assert_eq!(
+        turns_of(&worker, conversation).await,
+        [
+            ("running".to_owned(), false, 1),
+            ("queued".to_owned(), true, 2)
+        ]
+    );
+    worker.settle().await;
+
+    // Every message answered once, in order; only the first needed the LLM.
+    assert_eq!(fake.request_count(), 1);
+    let log = transcript(&worker, conversation).await;
+    let seqs: Vec<i64> = log.iter().map(|m| m.0).collect();
+    assert_eq!(
+        seqs,
+        (1..=log.len() as i64).collect::<Vec<i64>>(),
+        "{log:?}"
+    );
+    let bot: Vec<String> = log
+        .iter()
+        .filter(|m| m.1 == "bot")
+        .map(|m| m.2.to_lowercase())
+        .collect();
+    let asks_name = bot.iter().position(|b| b.contains("name"));
+    let asks_email = bot.iter().position(|b| b.contains("email"));
+    assert!(
+        matches!((asks_name, asks_email), (Some(n), Some(e)) if n < e),
+        "{log:?}"
+    );
+    let slots: Value =
+        sqlx::query_scalar("SELECT flow_state->'slots' FROM conversations WHERE id = $1")
+            .bind(conversation)
+            .fetch_one(&worker.db.system)
+            .await
+            .expect("state");
+    assert_eq!(slots["email"], "grace@example.com", "{slots}");
+}

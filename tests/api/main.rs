@@ -18,6 +18,7 @@ mod multi_node;
 mod notices;
 mod prompts_api;
 mod public_form;
+mod queued_turns;
 mod routing;
 mod state_kinds;
 mod tenant_llm;
