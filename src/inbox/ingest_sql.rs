@@ -324,12 +324,7 @@ async fn open_conversations(
                 .unwrap_or_else(ConversationId::new)
         })
         .collect();
-    let channels: Vec<ChannelId> = keys.iter().map(|k| k.0).collect();
-    let contacts: Vec<ContactId> = keys.iter().map(|k| k.1).collect();
-    let n: Vec<i64> = keys
-        .iter()
-        .map(|k| opening.counts.get(k).copied().unwrap_or(0))
-        .collect();
+    let (channels, contacts, n) = key_columns(keys, opening.counts);
     let rows: Vec<(ConversationId, ChannelId, ContactId)> = sqlx::query_as(
         "INSERT INTO conversations (id, tenant_id, channel_id, contact_id, last_seq) \
          SELECT id, $1, channel_id, contact_id, n \
@@ -350,6 +345,20 @@ async fn open_conversations(
         .collect())
 }
 
+/// `keys` as columns for `unnest`: channels, contacts, and each key's count of new messages.
+fn key_columns(
+    keys: &[ConversationKey],
+    counts: &HashMap<ConversationKey, i64>,
+) -> (Vec<ChannelId>, Vec<ContactId>, Vec<i64>) {
+    let channels = keys.iter().map(|k| k.0).collect();
+    let contacts = keys.iter().map(|k| k.1).collect();
+    let n = keys
+        .iter()
+        .map(|k| counts.get(k).copied().unwrap_or(0))
+        .collect();
+    (channels, contacts, n)
+}
+
 /// Lock the active conversations of `keys` (in id order, so concurrent batches cannot deadlock)
 /// and advance each one's `last_seq` by its number of new messages, in one statement. The
 /// returned `last_seq` is the value before the advance: the batch numbers its messages after it.
@@ -361,12 +370,7 @@ async fn lock_and_reserve(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let channels: Vec<ChannelId> = keys.iter().map(|k| k.0).collect();
-    let contacts: Vec<ContactId> = keys.iter().map(|k| k.1).collect();
-    let n: Vec<i64> = keys
-        .iter()
-        .map(|k| counts.get(k).copied().unwrap_or(0))
-        .collect();
+    let (channels, contacts, n) = key_columns(keys, counts);
     let rows: Vec<(ConversationId, ChannelId, ContactId, i64)> = sqlx::query_as(
         "WITH k AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[]) AS k(channel_id, contact_id, n)), \
          locked AS ( \

@@ -210,22 +210,15 @@ async fn a_conversation_changed_during_the_call_is_read_again(pool: PgPool) {
 async fn a_queued_burst_whose_first_message_needs_the_llm_is_split_and_answered_in_order(
     pool: PgPool,
 ) {
-    use crate::queued_turns::{conversation_of_ack, transcript, turns_of};
+    use crate::queued_turns::{send_burst, transcript, turns_of};
     // Queued while no worker runs: one open turn for the three messages.
     let ingest = spawn_app_with(pool.clone(), |s| s.jobs.workers = 0).await;
-    let mut v = Visitor::connect(&ingest.ws_url, &ingest.webchat_key, None, None).await;
     let texts = [
         "I'd like to book, slowly please",
         "Grace Hopper",
         "grace@example.com",
     ];
-    let mut conversation = None;
-    for (i, text) in texts.iter().enumerate() {
-        v.say(&format!("m{i}"), text).await;
-        let ack = v.next_of("ack").await;
-        conversation.get_or_insert(conversation_of_ack(&ingest, &ack).await);
-    }
-    let conversation = conversation.expect("a conversation");
+    let (_visitor, conversation) = send_burst(&ingest, &texts).await;
 
     // The first message needs the (slow) LLM: while it is read, its job is that message's own,
     // leased, and an open turn for the other two waits behind it.

@@ -44,20 +44,26 @@ pub async fn turns_of(app: &TestApp, conversation: uuid::Uuid) -> Vec<(String, b
     .expect("jobs")
 }
 
+/// A visitor on `app` sends `texts` one after another, each acknowledged before the next; gives
+/// the visitor and their conversation.
+pub async fn send_burst(app: &TestApp, texts: &[&str]) -> (Visitor, uuid::Uuid) {
+    let mut visitor = Visitor::connect(&app.ws_url, &app.webchat_key, None, None).await;
+    let mut conversation = None;
+    for (i, text) in texts.iter().enumerate() {
+        visitor.say(&format!("m{i}"), text).await;
+        let ack = visitor.next_of("ack").await;
+        conversation.get_or_insert(conversation_of_ack(app, &ack).await);
+    }
+    (visitor, conversation.expect("a conversation"))
+}
+
 const BOOKING: [&str; 4] = ["hi", "apointment", "Ada Lovelace", "ada@example.com"];
 
 #[sqlx::test]
 async fn a_burst_queued_behind_one_turn_is_answered_as_if_one_message_at_a_time(pool: PgPool) {
     // This node only ingests: the burst waits for a worker.
     let ingest = spawn_app_with(pool.clone(), |s| s.jobs.workers = 0).await;
-    let mut burst = Visitor::connect(&ingest.ws_url, &ingest.webchat_key, None, None).await;
-    let mut conversation = None;
-    for (i, text) in BOOKING.iter().enumerate() {
-        burst.say(&format!("b{i}"), text).await;
-        let ack = burst.next_of("ack").await;
-        conversation.get_or_insert(conversation_of_ack(&ingest, &ack).await);
-    }
-    let conversation = conversation.expect("a conversation");
+    let (_burst, conversation) = send_burst(&ingest, &BOOKING).await;
     assert_eq!(
         turns_of(&ingest, conversation).await,
         [("queued".to_owned(), true, 1)],
