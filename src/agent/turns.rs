@@ -412,20 +412,26 @@ impl AgentTurns {
         info: &TenantInfo,
         now: DateTime<Utc>,
     ) -> Answered {
-        let mut conv = conv.clone();
+        // Copied only when a second message needs the state the first one left: a job answering
+        // one message (nearly every job when turns keep up) reads the row as it was loaded.
+        let mut conv = std::borrow::Cow::Borrowed(conv);
         let mut run = Answered {
             result: None,
             answered: 0,
             stop: None,
         };
         for (i, (_, body)) in messages.iter().enumerate() {
-            conv.message_body.clone_from(body);
+            if i > 0 {
+                conv.to_mut().message_body.clone_from(body);
+            }
             match self
                 .message_turn(conn, tenant, &conv, info, now, None)
                 .await
             {
                 Ok(Turn::Done(result)) => {
-                    turn_queue::after_turn(&mut conv, &result);
+                    if i + 1 < messages.len() {
+                        turn_queue::after_turn(conv.to_mut(), &result);
+                    }
                     run.result = Some(match run.result.take() {
                         Some(before) => before.then(*result),
                         None => *result,
